@@ -1,0 +1,29 @@
+"""tamis: curate instruction-tuning data for large language models with small language models.
+
+The Python API takes objects; the ``tamis`` command looks things up by name::
+
+    from tamis import read_dataset, load_model, score_dataset, select, Selection, ScoreCache
+    from tamis.scorers import get_scorers
+
+    data = read_dataset("data.jsonl")
+    lm = load_model("smollm2-135m")
+    with ScoreCache("nll.sqlite") as cache:
+        result = score_dataset(data, lm, get_scorers(["ppl", "ifd"]), cache)
+    decisions = select(result.rows, Selection(by="ppl", keep=0.5))
+"""
+
+__version__ = "0.1.0"
+
+from tamis.cache import ScoreCache  # noqa: E402
+from tamis.errors import BadRecord, TamisError  # noqa: E402
+from tamis.models import load_model  # noqa: E402
+from tamis.readers import Dataset, read_dataset  # noqa: E402
+from tamis.records import Message, Record  # noqa: E402
+from tamis.render import Encoded, encode  # noqa: E402
+from tamis.score import ScoreResult, score_dataset  # noqa: E402
+from tamis.select import Decision, Selection, select  # noqa: E402
+
+__all__ = [
+    "BadRecord", "Dataset", "Decision", "Encoded", "Message", "Record", "ScoreCache", "ScoreResult",
+    "Selection", "TamisError", "encode", "load_model", "read_dataset", "score_dataset", "select",
+]

@@ -1,0 +1,151 @@
+"""The jobs behind ``tamis score``, ``tamis select`` and ``tamis run``: files in, output folder out.
+
+These take names and paths (the edge); the work itself is done by the object API
+(:func:`~tamis.readers.read_dataset`, :func:`~tamis.models.load_model`,
+:func:`~tamis.score.score_dataset`, :func:`~tamis.select.select`).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from tamis import __version__
+from tamis.errors import TamisError
+from tamis.models import DEFAULT_MODEL
+from tamis.files import file_sha256, write_json
+from tamis.outputs import read_scores, write_scores, write_selection
+from tamis.readers import Dataset, read_dataset
+from tamis.score import DEFAULT_MAX_TOKENS
+from tamis.scorers import DEFAULT_SCORERS, get_scorers
+from tamis.select import Selection, select
+
+
+@dataclass
+class ScoreConfig:
+    model: str = DEFAULT_MODEL
+    format: str | None = None
+    skip_bad: bool = False
+    template: str = "auto"
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    batch_size: int = 8
+    scorers: tuple[str, ...] = DEFAULT_SCORERS
+    device: str = "cpu"
+    cache: str | None = None  # default: OUT/cache/nll.sqlite
+    fresh: bool = False
+
+
+def score_job(data_path: str | Path, out_dir: str | Path, cfg: ScoreConfig, progress: bool = True) -> dict:
+    """Score ``data_path`` into ``out_dir``: ``scores.parquet`` and ``manifest.json``."""
+    from tamis.cache import ScoreCache
+    from tamis.models import load_model
+    from tamis.score import score_dataset
+
+    start = time.perf_counter()
+    out_dir = Path(out_dir)
+    _check_options(cfg)
+    scorers = get_scorers(cfg.scorers)
+    data = read_dataset(data_path, cfg.format, cfg.skip_bad)
+    lm = load_model(cfg.model, cfg.device)
+    cache_path = Path(cfg.cache) if cfg.cache else out_dir / "cache" / "nll.sqlite"
+    if cfg.fresh and cache_path.exists():
+        cache_path.unlink()
+    with ScoreCache(cache_path) as cache:
+        result = score_dataset(data, lm, scorers, cache, cfg.template, cfg.max_tokens, cfg.batch_size,
+                               progress)
+    write_scores(out_dir / "scores.parquet", result.rows, result.columns)
+    manifest = {
+        "tamis_version": __version__,
+        "input": {"path": str(Path(data_path).resolve()), "sha256": file_sha256(Path(data_path)),
+                  "format": data.format, "records": data.n_input},
+        "model": {"name": lm.name, "source": str(lm.source), "sha256": lm.sha256, "device": lm.device},
+        "score": {"config": {**asdict(cfg), "template": result.template}, "columns": result.columns,
+                  "status_counts": dict(Counter(r["status"] for r in result.rows)),
+                  "truncated": sum(bool(r["truncated"]) for r in result.rows),
+                  **result.stats, "job_wall_s": time.perf_counter() - start},
+        "versions": _versions(),
+    }
+    write_json(out_dir / "manifest.json", manifest)
+    return manifest
+
+
+def select_job(out_dir: str | Path, sel: Selection) -> dict:
+    """Select from a scored folder: writes ``selected.jsonl``, ``rejected.jsonl``, and updates the
+    manifest with the selection and counts per reason."""
+    start = time.perf_counter()
+    out_dir = Path(out_dir)
+    manifest = _load_manifest(out_dir)
+    rows, _ = read_scores(out_dir / "scores.parquet")
+    data = _reread_input(manifest)
+    decisions = select(rows, sel)
+    raws = _raw_by_index(data)
+    kept, rejected = [], []
+    for row, d in zip(rows, decisions, strict=True):
+        if d.kept:
+            kept.append(raws[d.index][1])
+        else:
+            where, raw = raws[d.index]
+            item = {"id": row["id"], "where": where, "reason": d.reason, "detail": d.detail}
+            item["record" if isinstance(raw, dict) else "text"] = raw
+            rejected.append(item)
+    if len(kept) + len(rejected) != manifest["input"]["records"]:
+        raise RuntimeError("internal error: selection lost records; please report this")
+    write_selection(out_dir, kept, rejected)
+    manifest["selection"] = {**asdict(sel), "direction": sel.resolved_direction(),
+                             "drop_ifd_above": sel.ifd_limit(), "wall_s": time.perf_counter() - start}
+    manifest["counts"] = {"input": len(rows), "selected": len(kept), "rejected": len(rejected),
+                          "rejected_by_reason": dict(sorted(Counter(r["reason"] for r in rejected).items()))}
+    write_json(out_dir / "manifest.json", manifest)
+    return manifest
+
+
+def _check_options(cfg: ScoreConfig) -> None:
+    if cfg.batch_size < 1:
+        raise TamisError(f"--batch-size {cfg.batch_size}: must be at least 1")
+    if cfg.max_tokens < 8:
+        raise TamisError(f"--max-tokens {cfg.max_tokens}: must be at least 8")
+
+
+def _load_manifest(out_dir: Path) -> dict:
+    path = out_dir / "manifest.json"
+    if not path.is_file() or not (out_dir / "scores.parquet").is_file():
+        raise TamisError(f"{out_dir}: no scores here (manifest.json and scores.parquet); "
+                         f"run 'tamis score DATA -o {out_dir}' first")
+    try:
+        return json.loads(path.read_text())
+    except ValueError as e:
+        raise TamisError(f"{path}: not valid JSON ({e}); re-run tamis score") from None
+
+
+def _reread_input(manifest: dict) -> Dataset:
+    info = manifest["input"]
+    path = Path(info["path"])
+    if not path.is_file():
+        raise TamisError(f"{path}: the scored input file is gone; restore it or score again")
+    if file_sha256(path) != info["sha256"]:
+        raise TamisError(f"{path}: the file changed since it was scored; run tamis score again")
+    cfg = manifest["score"]["config"]
+    return read_dataset(path, info["format"], cfg["skip_bad"])
+
+
+def _raw_by_index(data: Dataset) -> dict[int, tuple[str, Any]]:
+    raws = {r.index: (r.where, r.raw) for r in data.records}
+    raws.update({b.index: (b.where, b.raw) for b in data.bad})
+    return raws
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for pkg in ("torch", "transformers", "numpy", "pyarrow", "gguf", "safetensors"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out

@@ -1,0 +1,52 @@
+"""Write the output folder: every file goes to a temporary name first and is renamed into place,
+so a killed run never leaves a half-written output behind.
+
+- ``scores.parquet``: one row per input record: ``index``, ``id``, ``status``, ``detail``,
+  ``truncated`` and one column per score.
+- ``selected.jsonl``: the kept records exactly as read (all original fields), in input order.
+- ``rejected.jsonl``: one object per dropped record, in input order:
+  ``{"id", "where", "reason", "detail", "record"}`` where ``record`` is the original object
+  untouched (or ``"text"`` holding the raw line when it could not be parsed).
+- ``manifest.json``: input, configuration, model, versions, counts, timings.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tamis.files import atomic_open
+
+INT_COLUMNS = {"index", "prompt_tokens", "response_tokens"}
+TEXT_COLUMNS = {"id", "status", "detail"}
+
+
+def write_scores(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    fields = [pa.field(c, pa.int64() if c in INT_COLUMNS else pa.string() if c in TEXT_COLUMNS
+                       else pa.bool_() if c == "truncated" else pa.float64())
+              for c in ["index", "id", "status", "detail", "truncated", *columns]]
+    schema = pa.schema(fields)
+    table = pa.Table.from_pylist(rows, schema=schema)
+    with atomic_open(path, "wb") as f:
+        pq.write_table(table, f)
+
+
+def read_scores(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    base = {"index", "id", "status", "detail", "truncated"}
+    return table.to_pylist(), [c for c in table.column_names if c not in base]
+
+
+def write_selection(out_dir: Path, kept: list[Any], rejected: list[dict[str, Any]]) -> None:
+    with atomic_open(out_dir / "selected.jsonl") as f:
+        for raw in kept:
+            f.write(json.dumps(raw, ensure_ascii=False, default=str) + "\n")
+    with atomic_open(out_dir / "rejected.jsonl") as f:
+        for item in rejected:
+            f.write(json.dumps(item, ensure_ascii=False, default=str) + "\n")

@@ -1,0 +1,91 @@
+"""The one batched runner: per-token NLLs of response tokens for many encoded records.
+
+Records are sorted by length (longest first, ties by position) and padded on the right within a
+batch, so padding is small and a score does not depend on batch size or input order (beyond
+float rounding, ~1e-6). The output head is applied only at positions whose next token is a
+response token: for SmolLM2-135M the 49k-wide head is a third of the compute, and most positions
+are prompt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from tamis.render import IGNORE, Encoded
+
+# Rows of hidden states sent through the output head at once; bounds the logits tensor
+# (8192 x 262k vocabulary x 4 bytes = 8.6 GB would be too much for Gemma, so it is chunked).
+HEAD_CHUNK = 1024
+
+
+def length_batches(encoded: Sequence[Encoded], batch_size: int) -> list[list[int]]:
+    """Indices of ``encoded`` grouped into batches of similar length, longest first."""
+    order = sorted(range(len(encoded)), key=lambda i: (-len(encoded[i].input_ids), i))
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def token_nlls(
+    lm, encoded: Sequence[Encoded], batch_size: int = 8,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(i, nll)`` for every ``encoded[i]``: float32 NLLs (nats) of its response tokens.
+
+    ``lm`` is a :class:`~tamis.models.LoadedModel`. ``on_batch(records, tokens)`` is called after
+    each batch (for progress bars). Results come batch by batch, in length order.
+    """
+    pad_id = lm.tokenizer.pad_token_id
+    if pad_id is None:
+        pad_id = lm.tokenizer.eos_token_id or 0
+    with torch.inference_mode():
+        for batch in length_batches(encoded, batch_size):
+            items = [encoded[i] for i in batch]
+            nlls = _batch_nll(lm, items, pad_id)
+            for i, nll in zip(batch, nlls, strict=True):
+                yield i, nll
+            if on_batch is not None:
+                on_batch(len(batch), sum(len(e.input_ids) for e in items))
+
+
+def _batch_nll(lm, items: list[Encoded], pad_id: int) -> list[np.ndarray]:
+    width = max(len(e.input_ids) for e in items)
+    ids = torch.full((len(items), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(items), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(items), width), dtype=torch.long)
+    for row, e in enumerate(items):
+        n = len(e.input_ids)
+        ids[row, :n] = torch.tensor(e.input_ids)
+        labels[row, e.n_prompt : n] = ids[row, e.n_prompt : n]
+        mask[row, :n] = 1
+    ids, labels, mask = ids.to(lm.device), labels.to(lm.device), mask.to(lm.device)
+    hidden = _hidden_states(lm.model, ids, mask)
+    # Position t predicts token t+1: keep the positions whose next token is a response token.
+    target = labels[:, 1:]
+    keep = target != IGNORE
+    rows = hidden[:, :-1][keep]
+    targets = target[keep]
+    out = torch.empty(targets.shape[0], dtype=torch.float32, device=rows.device)
+    for start in range(0, rows.shape[0], HEAD_CHUNK):
+        logits = _head(lm.model, rows[start : start + HEAD_CHUNK]).float()
+        out[start : start + HEAD_CHUNK] = F.cross_entropy(
+            logits, targets[start : start + HEAD_CHUNK], reduction="none")
+    counts = keep.sum(dim=1).tolist()
+    return [a.cpu().numpy() for a in torch.split(out, counts)]
+
+
+def _hidden_states(model, ids, mask):
+    decoder = model.get_decoder()
+    out = decoder(input_ids=ids, attention_mask=mask, use_cache=False)
+    return out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+
+
+def _head(model, rows):
+    logits = model.get_output_embeddings()(rows)
+    # Gemma 2 style soft-capping of the final logits; None for most models (SmolLM2, Gemma 3).
+    cap = getattr(model.config, "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    return logits

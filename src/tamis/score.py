@@ -1,0 +1,135 @@
+"""The scoring step: records in, one row of score columns per input record out.
+
+Encodes every record once, looks each sequence up in the cache, runs the batched runner on the
+rest, and computes every requested scorer from the per-token NLLs. Records that cannot be scored
+keep their row with a ``status`` naming why (``too_long`` or the bad-input reason), so the rows
+always match the input one to one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tamis.cache import ScoreCache, cache_key
+from tamis.readers import Dataset
+from tamis.render import Encoded, TooLong, encode, encode_unconditional, resolve_template
+from tamis.scorers import Scorer, TokenNLL
+
+DEFAULT_MAX_TOKENS = 2048
+STATUS_OK = "ok"
+
+
+@dataclass
+class ScoreResult:
+    """``rows`` are in input order: ``index``, ``id``, ``status``, ``detail``, ``truncated`` and
+    one value per score column (None where the record was not scored)."""
+
+    rows: list[dict[str, Any]]
+    columns: list[str]
+    template: str
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def score_dataset(
+    data: Dataset, lm, scorers: list[Scorer], cache: ScoreCache, template: str = "auto",
+    max_tokens: int = DEFAULT_MAX_TOKENS, batch_size: int = 8, progress: bool = True,
+) -> ScoreResult:
+    """Score every record of ``data`` with ``lm`` (a :class:`~tamis.models.LoadedModel`)."""
+    start = time.perf_counter()
+    template = resolve_template(template, lm.tokenizer)
+    passes = set().union(*(s.passes for s in scorers))
+    columns = [c for s in scorers for c in s.columns]
+    encoded, rows = _encode_all(data, lm.tokenizer, template, max_tokens)
+    sequences: dict[str, Encoded] = {}  # cache key -> sequence to score; duplicates scored once
+    keys: dict[int, dict[str, str]] = {}
+    for index, cond in encoded.items():
+        keys[index] = {}
+        if "conditional" in passes:
+            keys[index]["conditional"] = _add(sequences, lm.sha256, cond)
+        if "unconditional" in passes:
+            uncond = encode_unconditional(cond, lm.tokenizer, template)
+            keys[index]["unconditional"] = _add(sequences, lm.sha256, uncond)
+    nlls, stats = _run(lm, sequences, cache, batch_size, progress)
+    for index, cond in encoded.items():
+        t = TokenNLL(nlls.get(keys[index].get("conditional")), nlls.get(keys[index].get("unconditional")),
+                     cond.n_prompt, cond.n_response)
+        for scorer in scorers:
+            rows[index].update(scorer.compute(t))
+    for row in rows:
+        for c in columns:
+            row.setdefault(c, None)
+    stats["wall_s"] = time.perf_counter() - start
+    return ScoreResult(rows, columns, template, stats)
+
+
+def _add(sequences: dict[str, Encoded], sha: str, e: Encoded) -> str:
+    key = cache_key(sha, e)
+    sequences.setdefault(key, e)
+    return key
+
+
+def _encode_all(data: Dataset, tokenizer, template: str, max_tokens: int):
+    rows: list[dict[str, Any]] = [{} for _ in range(data.n_input)]
+    encoded: dict[int, Encoded] = {}
+    for bad in data.bad:
+        rid = bad.raw.get("id") if isinstance(bad.raw, dict) else None
+        rows[bad.index] = _row(bad.index, None if rid is None else str(rid), bad.reason, bad.detail)
+    for rec in data.records:
+        try:
+            e = encode(rec, tokenizer, template, max_tokens)
+        except TooLong as too_long:
+            rows[rec.index] = _row(rec.index, rec.id, "too_long", f"{rec.where}: {too_long}")
+            continue
+        rows[rec.index] = _row(rec.index, rec.id, STATUS_OK, "", e.truncated)
+        encoded[rec.index] = e
+    return encoded, rows
+
+
+def _row(index: int, rid: str | None, status: str, detail: str, truncated: bool = False) -> dict:
+    return {"index": index, "id": rid, "status": status, "detail": detail, "truncated": truncated}
+
+
+def _run(lm, sequences: dict[str, Encoded], cache: ScoreCache, batch_size: int, progress: bool):
+    from tamis.runner import token_nlls
+
+    nlls: dict[str, np.ndarray] = {}
+    for key in sequences:
+        hit = cache.get(key)
+        if hit is not None:
+            nlls[key] = hit
+    todo = [k for k in sequences if k not in nlls]
+    stats = {"sequences": len(sequences), "from_cache": len(nlls), "computed": len(todo), "tokens": 0}
+    if not todo:
+        return nlls, stats
+    bar = _progress_bar(len(todo), progress)
+    t0 = time.perf_counter()
+
+    def on_batch(n: int, tokens: int) -> None:
+        stats["tokens"] += tokens
+        bar.update(n)
+        bar.set_postfix_str(f"{stats['tokens'] / max(time.perf_counter() - t0, 1e-9):.0f} tok/s",
+                            refresh=False)
+
+    work = [sequences[k] for k in todo]
+    try:
+        for i, nll in token_nlls(lm, work, batch_size, on_batch):
+            cache.put(todo[i], nll)
+            nlls[todo[i]] = nll
+    finally:
+        cache.flush()
+        bar.close()
+    elapsed = time.perf_counter() - t0
+    stats["forward_s"] = elapsed
+    stats["tokens_per_s"] = stats["tokens"] / elapsed if elapsed > 0 else None
+    return nlls, stats
+
+
+def _progress_bar(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="scoring", unit="seq", disable=not enabled, mininterval=1.0,
+                dynamic_ncols=True)

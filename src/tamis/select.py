@@ -1,0 +1,134 @@
+"""Selection: read score columns, keep or drop each record, and give a reason for every drop.
+
+Order of decisions, each recorded as the drop reason:
+
+1. records that were not scored keep their status as reason (``too_long``, ``bad_json``, ...);
+2. a missing or NaN value of the ``--by`` score: ``no_score``;
+3. thresholds on the ``--by`` score: ``below_min``, ``above_max``;
+4. ``ifd_above_limit``: IFD above ``--drop-ifd-above`` (1 by default when selecting by ``ifd``:
+   the prompt does not help, so prompt and response likely do not belong together);
+5. ranking: the best ``keep`` records by ``--by`` in its better direction are kept, ties broken by
+   id; the rest get ``ranked_out``. ``keep`` is a count, or a fraction of the *scored* records
+   (rounded down), so thresholds can leave fewer than asked for, never more.
+
+Deterministic, and independent of input order: the ranking key is (score, id).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from tamis.errors import TamisError
+from tamis.scorers import DIRECTIONS
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What to keep. ``keep`` is an int (count), a float in (0, 1] (fraction) or None (all)."""
+
+    by: str = "ppl"
+    keep: int | float | None = None
+    direction: str | None = None  # "lowest" | "highest"; None: the score's better direction
+    min: float | None = None
+    max: float | None = None
+    drop_ifd_above: float | None = None
+
+    def resolved_direction(self) -> str:
+        if self.direction is not None:
+            return self.direction
+        return "lowest" if DIRECTIONS.get(self.by, "lower") == "lower" else "highest"
+
+    def ifd_limit(self) -> float | None:
+        """The IFD limit in force: the given one, else 1.0 when selecting by ``ifd``."""
+        if self.drop_ifd_above is not None:
+            return None if math.isinf(self.drop_ifd_above) else self.drop_ifd_above
+        return 1.0 if self.by == "ifd" else None
+
+
+@dataclass(frozen=True)
+class Decision:
+    index: int
+    kept: bool
+    reason: str = ""
+    detail: str = ""
+
+
+def parse_keep(text: str) -> int | float:
+    """``"500"`` -> 500 records; ``"0.2"`` or ``"20%"`` -> a fraction of the scored records."""
+    raw = text.strip()
+    try:
+        if raw.endswith("%"):
+            value: int | float = float(raw[:-1]) / 100
+        elif any(ch in raw for ch in ".eE"):
+            value = float(raw)
+        else:
+            value = int(raw)
+    except ValueError:
+        raise TamisError(f"--keep '{text}' is not a number; give a count (500) or a fraction "
+                         "(0.2 or 20%)") from None
+    if isinstance(value, float) and not 0 < value <= 1:
+        raise TamisError(f"--keep {text}: a fraction must be in (0, 1]; give a count for more")
+    if isinstance(value, int) and value < 0:
+        raise TamisError(f"--keep {text}: the count cannot be negative")
+    return value
+
+
+def select(rows: list[dict[str, Any]], sel: Selection) -> list[Decision]:
+    """One :class:`Decision` per row, in row order. ``rows`` are :class:`ScoreResult` rows."""
+    if rows and sel.by not in rows[0]:
+        have = [c for c in rows[0] if c in DIRECTIONS]
+        raise TamisError(f"--by {sel.by}: no such score in this run; choose one of: {', '.join(have)}"
+                         " (or score it first with --scorer)")
+    limit = sel.ifd_limit()
+    if limit is not None and rows and "ifd" not in rows[0]:
+        raise TamisError("--drop-ifd-above needs the ifd score; add --scorer ifd or pass "
+                         "--drop-ifd-above none")
+    decisions: dict[int, Decision] = {}
+    candidates = []
+    n_scored = 0
+    for row in rows:
+        reason, detail = _filter(row, sel, limit)
+        if row["status"] == "ok":
+            n_scored += 1
+        if reason:
+            decisions[row["index"]] = Decision(row["index"], False, reason, detail)
+        else:
+            candidates.append(row)
+    k = _count(sel.keep, n_scored)
+    lowest = sel.resolved_direction() == "lowest"
+    sign = 1.0 if lowest else -1.0
+    candidates.sort(key=lambda r: (sign * r[sel.by], str(r["id"])))
+    cut = candidates[k - 1][sel.by] if 0 < k <= len(candidates) else None
+    for rank, row in enumerate(candidates):
+        if rank < k:
+            decisions[row["index"]] = Decision(row["index"], True)
+        else:
+            detail = (f"{sel.by}={row[sel.by]:.6g}; kept the {'lowest' if lowest else 'highest'} {k} "
+                      f"(cut at {sel.by}={cut:.6g})" if cut is not None else f"kept {k}")
+            decisions[row["index"]] = Decision(row["index"], False, "ranked_out", detail)
+    return [decisions[row["index"]] for row in rows]
+
+
+def _count(keep: int | float | None, n_scored: int) -> int:
+    if keep is None:
+        return n_scored
+    if isinstance(keep, float):
+        return math.floor(keep * n_scored + 1e-9)
+    return keep
+
+
+def _filter(row: dict[str, Any], sel: Selection, ifd_limit: float | None) -> tuple[str, str]:
+    if row["status"] != "ok":
+        return row["status"], row.get("detail") or ""
+    value = row.get(sel.by)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "no_score", f"{sel.by} could not be computed"
+    if sel.min is not None and value < sel.min:
+        return "below_min", f"{sel.by}={value:.6g} < --min {sel.min:g}"
+    if sel.max is not None and value > sel.max:
+        return "above_max", f"{sel.by}={value:.6g} > --max {sel.max:g}"
+    if ifd_limit is not None and row.get("ifd") is not None and row["ifd"] > ifd_limit:
+        return "ifd_above_limit", f"ifd={row['ifd']:.6g} > {ifd_limit:g}: the prompt does not help"
+    return "", ""
