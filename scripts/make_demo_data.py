@@ -16,7 +16,9 @@ MAX_CHARS = 1200
 def main(src: str, dst: str = "data/demo/dolly_demo.jsonl") -> None:
     with open(src, encoding="utf-8") as f:
         rows = [json.loads(line) for line in f]
-    pool = [r for r in rows if len(r["instruction"]) + len(r["input"]) + len(r["output"]) <= MAX_CHARS]
+    pool = [
+        r for r in rows if len(r["instruction"]) + len(r["input"]) + len(r["output"]) <= MAX_CHARS
+    ]
     sample = random.Random(SEED).sample(pool, N)
     with open(dst, "w", encoding="utf-8") as f:
         for r in sample:

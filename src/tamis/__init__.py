@@ -24,6 +24,19 @@ from tamis.score import ScoreResult, score_dataset  # noqa: E402
 from tamis.select import Decision, Selection, select  # noqa: E402
 
 __all__ = [
-    "BadRecord", "Dataset", "Decision", "Encoded", "Message", "Record", "ScoreCache", "ScoreResult",
-    "Selection", "TamisError", "encode", "load_model", "read_dataset", "score_dataset", "select",
+    "BadRecord",
+    "Dataset",
+    "Decision",
+    "Encoded",
+    "Message",
+    "Record",
+    "ScoreCache",
+    "ScoreResult",
+    "Selection",
+    "TamisError",
+    "encode",
+    "load_model",
+    "read_dataset",
+    "score_dataset",
+    "select",
 ]

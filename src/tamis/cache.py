@@ -34,14 +34,16 @@ def cache_key(model_sha256: str, encoded: Encoded) -> str:
 class ScoreCache:
     """``get``/``put`` per-token NLL arrays by key; call ``flush`` (or ``close``) to commit."""
 
-    def __init__(self, path: str | Path, flush_every: int = 256, flush_seconds: float = 20.0):
+    def __init__(self, path: str | Path, flush_every: int = 256, flush_seconds: float = 5.0):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS nll (key TEXT PRIMARY KEY, nll BLOB NOT NULL, "
-                         "sha TEXT NOT NULL)")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS nll (key TEXT PRIMARY KEY, nll BLOB NOT NULL, "
+            "sha TEXT NOT NULL)"
+        )
         self._pending = 0
         self._last = time.monotonic()
         self.flush_every = flush_every
@@ -59,8 +61,10 @@ class ScoreCache:
 
     def put(self, key: str, nll: np.ndarray) -> None:
         blob = np.asarray(nll, dtype=np.float32).tobytes()
-        self._db.execute("INSERT OR REPLACE INTO nll (key, nll, sha) VALUES (?, ?, ?)",
-                         (key, blob, hashlib.sha256(blob).hexdigest()[:16]))
+        self._db.execute(
+            "INSERT OR REPLACE INTO nll (key, nll, sha) VALUES (?, ?, ?)",
+            (key, blob, hashlib.sha256(blob).hexdigest()[:16]),
+        )
         self._pending += 1
         if self._pending >= self.flush_every or time.monotonic() - self._last >= self.flush_seconds:
             self.flush()

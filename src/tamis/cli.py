@@ -35,30 +35,44 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tamis: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("tamis: interrupted; re-run the same command to resume from the score cache",
-              file=sys.stderr)
+        print(
+            "tamis: interrupted; re-run the same command to resume from the score cache",
+            file=sys.stderr,
+        )
         return 130
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="tamis", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        prog="tamis",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
         description="Curate instruction-tuning data with a small language model: score every "
-                    "record, keep the best, and write the reason for every drop.")
+        "record, keep the best, and write the reason for every drop.",
+    )
     parser.add_argument("--version", action="version", version=f"tamis {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    score = sub.add_parser("score", help="score every record of DATA into DIR/scores.parquet",
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    score = sub.add_parser(
+        "score",
+        help="score every record of DATA into DIR/scores.parquet",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     _score_args(score)
     score.set_defaults(func=_cmd_score)
-    sel = sub.add_parser("select", help="select from a scored DIR: selected.jsonl, rejected.jsonl",
-                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    sel = sub.add_parser(
+        "select",
+        help="select from a scored DIR: selected.jsonl, rejected.jsonl",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     sel.add_argument("dir", metavar="DIR", type=Path, help="output folder of 'tamis score'")
     _select_args(sel)
     sel.add_argument("-q", "--quiet", action="store_true", help="no summary")
     sel.set_defaults(func=_cmd_select)
-    run = sub.add_parser("run", help="score DATA, then select, all into DIR (the main job)",
-                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    run = sub.add_parser(
+        "run",
+        help="score DATA, then select, all into DIR (the main job)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     _score_args(run)
     _select_args(run)
     run.set_defaults(func=_cmd_run)
@@ -66,55 +80,106 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _score_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("data", metavar="DATA", type=Path,
-                   help="instruction data: .jsonl, .json (a list), .parquet or .csv")
+    p.add_argument(
+        "data",
+        metavar="DATA",
+        type=Path,
+        help="instruction data: .jsonl, .json (a list), .parquet or .csv",
+    )
     p.add_argument("-o", "--out", required=True, type=Path, metavar="DIR", help="output folder")
-    p.add_argument("--model", default="smollm2-135m",
-                   help="scorer model: a registered name (smollm2-135m, gemma3-270m), a local "
-                        "Hugging Face folder, or a .gguf file")
-    p.add_argument("--format", choices=FORMATS, default=None,
-                   help="input format (default: detected from the first record)")
-    p.add_argument("--template", choices=TEMPLATES, default="auto",
-                   help="auto: the model's chat template if it has one, else alpaca (the papers' "
-                        "Alpaca prompt)")
-    p.add_argument("--scorer", action="append", default=None, metavar="NAME",
-                   help=f"score(s) to compute, repeatable or comma-separated; choose from "
-                        f"{', '.join(SCORERS)} (default: all)")
-    p.add_argument("--max-tokens", type=int, default=2048,
-                   help="context limit per record; longer prompts are cut from the left (flagged "
-                        "'truncated'), responses that do not fit are dropped as 'too_long'")
+    p.add_argument(
+        "--model",
+        default="smollm2-135m",
+        help="scorer model: a registered name (smollm2-135m, gemma3-270m), a local "
+        "Hugging Face folder, or a .gguf file",
+    )
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="input format (default: detected from the first record)",
+    )
+    p.add_argument(
+        "--template",
+        choices=TEMPLATES,
+        default="auto",
+        help="auto: the model's chat template if it has one, else alpaca (the papers' "
+        "Alpaca prompt)",
+    )
+    p.add_argument(
+        "--scorer",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help=f"score(s) to compute, repeatable or comma-separated; choose from "
+        f"{', '.join(SCORERS)} (default: all)",
+    )
+    p.add_argument(
+        "--max-tokens",
+        type=int,
+        default=2048,
+        help="context limit per record; longer prompts are cut from the left (flagged "
+        "'truncated'), responses that do not fit are dropped as 'too_long'",
+    )
     p.add_argument("--batch-size", type=int, default=8, help="records per forward pass")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--skip-bad", action="store_true",
-                   help="send malformed records to rejected.jsonl with their reason instead of "
-                        "stopping at the first one")
-    p.add_argument("--cache", default=None, metavar="PATH",
-                   help="score cache file (default: DIR/cache/nll.sqlite); share it between runs "
-                        "to reuse scores")
-    p.add_argument("--resume", action="store_true",
-                   help="reuse every score already in the cache; this is always done, the flag "
-                        "only states it (see --fresh)")
+    p.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="send malformed records to rejected.jsonl with their reason instead of "
+        "stopping at the first one",
+    )
+    p.add_argument(
+        "--cache",
+        default=None,
+        metavar="PATH",
+        help="score cache file (default: DIR/cache/nll.sqlite); share it between runs "
+        "to reuse scores",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse every score already in the cache; this is always done, the flag "
+        "only states it (see --fresh)",
+    )
     p.add_argument("--fresh", action="store_true", help="discard the score cache and score again")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
 
 
 def _select_args(p: argparse.ArgumentParser) -> None:
-    default_dirs = ", ".join(f"{c}: {'lowest' if d == 'lower' else 'highest'}"
-                             for c, d in DIRECTIONS.items())
-    p.add_argument("--keep", default=None,
-                   help="how many to keep: a count (500), or a fraction (0.2, 20%%) of the scored "
-                        "records, rounded down (default: all that pass the thresholds)")
+    default_dirs = ", ".join(
+        f"{c}: {'lowest' if d == 'lower' else 'highest'}" for c, d in DIRECTIONS.items()
+    )
+    p.add_argument(
+        "--keep",
+        default=None,
+        help="how many to keep: a count (500), or a fraction (0.2, 20%%) of the scored "
+        "records, rounded down (default: all that pass the thresholds)",
+    )
     p.add_argument("--by", default="ppl", help="score column to rank and threshold on")
     order = p.add_mutually_exclusive_group()
-    order.add_argument("--keep-lowest", dest="direction", action="store_const", const="lowest",
-                       help=f"keep the lowest values (defaults per score: {default_dirs})")
-    order.add_argument("--keep-highest", dest="direction", action="store_const", const="highest",
-                       help="keep the highest values")
+    order.add_argument(
+        "--keep-lowest",
+        dest="direction",
+        action="store_const",
+        const="lowest",
+        help=f"keep the lowest values (defaults per score: {default_dirs})",
+    )
+    order.add_argument(
+        "--keep-highest",
+        dest="direction",
+        action="store_const",
+        const="highest",
+        help="keep the highest values",
+    )
     p.add_argument("--min", type=float, default=None, help="drop records whose --by score is below")
     p.add_argument("--max", type=float, default=None, help="drop records whose --by score is above")
-    p.add_argument("--drop-ifd-above", default=None, metavar="X",
-                   help="drop records with ifd > X; default 1 when --by ifd, else off; 'none' "
-                        "turns it off")
+    p.add_argument(
+        "--drop-ifd-above",
+        default=None,
+        metavar="X",
+        help="drop records with ifd > X; default 1 when --by ifd, else off; 'none' turns it off",
+    )
 
 
 def _selection(args: argparse.Namespace) -> Selection:
@@ -126,7 +191,9 @@ def _selection(args: argparse.Namespace) -> Selection:
             try:
                 limit = float(limit)
             except ValueError:
-                raise TamisError(f"--drop-ifd-above '{limit}' is not a number; give e.g. 1 or 'none'") from None
+                raise TamisError(
+                    f"--drop-ifd-above '{limit}' is not a number; give e.g. 1 or 'none'"
+                ) from None
     keep = parse_keep(args.keep) if args.keep is not None else None
     return Selection(args.by, keep, args.direction, args.min, args.max, limit)
 
@@ -137,8 +204,18 @@ def _score_config(args: argparse.Namespace):
     names = DEFAULT_SCORERS
     if args.scorer:
         names = tuple(n.strip() for item in args.scorer for n in item.split(",") if n.strip())
-    return ScoreConfig(args.model, args.format, args.skip_bad, args.template, args.max_tokens,
-                       args.batch_size, names, args.device, args.cache, args.fresh)
+    return ScoreConfig(
+        args.model,
+        args.format,
+        args.skip_bad,
+        args.template,
+        args.max_tokens,
+        args.batch_size,
+        names,
+        args.device,
+        args.cache,
+        args.fresh,
+    )
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
@@ -175,16 +252,22 @@ def _print_score_summary(manifest: dict, out: Path) -> None:
     s = manifest["score"]
     tps = s.get("tokens_per_s")
     speed = f", {tps:.0f} tokens/s" if tps else ""
-    print(f"scored {manifest['input']['records']} records with {manifest['model']['name']} "
-          f"({s['computed']} sequences computed, {s['from_cache']} from cache{speed}) "
-          f"-> {out / 'scores.parquet'}", file=sys.stderr)
+    print(
+        f"scored {manifest['input']['records']} records with {manifest['model']['name']} "
+        f"({s['computed']} sequences computed, {s['from_cache']} from cache{speed}) "
+        f"-> {out / 'scores.parquet'}",
+        file=sys.stderr,
+    )
 
 
 def _print_counts(manifest: dict, out: Path) -> None:
     c = manifest["counts"]
     reasons = json.dumps(c["rejected_by_reason"])
-    print(f"kept {c['selected']} of {c['input']} -> {out / 'selected.jsonl'}; rejected "
-          f"{c['rejected']} {reasons} -> {out / 'rejected.jsonl'}", file=sys.stderr)
+    print(
+        f"kept {c['selected']} of {c['input']} -> {out / 'selected.jsonl'}; rejected "
+        f"{c['rejected']} {reasons} -> {out / 'rejected.jsonl'}",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

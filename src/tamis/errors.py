@@ -12,7 +12,8 @@ class BadRecord(TamisError):
 
     ``reason`` is a short code written to ``rejected.jsonl`` when ``--skip-bad`` is given
     (``bad_json``, ``not_an_object``, ``missing_field``, ``wrong_type``, ``empty_response``,
-    ``format_mismatch``, ``duplicate_id``, ``bad_encoding``); ``where`` names the file and line.
+    ``format_mismatch``, ``duplicate_id``, ``bad_encoding``, ``bad_csv``);
+    ``where`` names the file and line.
     """
 
     def __init__(self, where: str, reason: str, message: str, fix: str = "") -> None:

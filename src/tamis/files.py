@@ -22,7 +22,9 @@ def atomic_open(path: Path, mode: str = "w") -> Iterator[IO]:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as e:
-        raise TamisError(f"{path.parent}: cannot write here ({e.strerror}); choose another -o folder") from None
+        raise TamisError(
+            f"{path.parent}: cannot write here ({e.strerror}); choose another -o folder"
+        ) from None
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as f:
             yield f

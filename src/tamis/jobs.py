@@ -17,8 +17,8 @@ from typing import Any
 
 from tamis import __version__
 from tamis.errors import TamisError
-from tamis.models import DEFAULT_MODEL
 from tamis.files import file_sha256, write_json
+from tamis.models import DEFAULT_MODEL
 from tamis.outputs import read_scores, write_scores, write_selection
 from tamis.readers import Dataset, read_dataset
 from tamis.score import DEFAULT_MAX_TOKENS
@@ -40,7 +40,9 @@ class ScoreConfig:
     fresh: bool = False
 
 
-def score_job(data_path: str | Path, out_dir: str | Path, cfg: ScoreConfig, progress: bool = True) -> dict:
+def score_job(
+    data_path: str | Path, out_dir: str | Path, cfg: ScoreConfig, progress: bool = True
+) -> dict:
     """Score ``data_path`` into ``out_dir``: ``scores.parquet`` and ``manifest.json``."""
     from tamis.cache import ScoreCache
     from tamis.models import load_model
@@ -56,18 +58,32 @@ def score_job(data_path: str | Path, out_dir: str | Path, cfg: ScoreConfig, prog
     if cfg.fresh and cache_path.exists():
         cache_path.unlink()
     with ScoreCache(cache_path) as cache:
-        result = score_dataset(data, lm, scorers, cache, cfg.template, cfg.max_tokens, cfg.batch_size,
-                               progress)
+        result = score_dataset(
+            data, lm, scorers, cache, cfg.template, cfg.max_tokens, cfg.batch_size, progress
+        )
     write_scores(out_dir / "scores.parquet", result.rows, result.columns)
     manifest = {
         "tamis_version": __version__,
-        "input": {"path": str(Path(data_path).resolve()), "sha256": file_sha256(Path(data_path)),
-                  "format": data.format, "records": data.n_input},
-        "model": {"name": lm.name, "source": str(lm.source), "sha256": lm.sha256, "device": lm.device},
-        "score": {"config": {**asdict(cfg), "template": result.template}, "columns": result.columns,
-                  "status_counts": dict(Counter(r["status"] for r in result.rows)),
-                  "truncated": sum(bool(r["truncated"]) for r in result.rows),
-                  **result.stats, "job_wall_s": time.perf_counter() - start},
+        "input": {
+            "path": str(Path(data_path).resolve()),
+            "sha256": file_sha256(Path(data_path)),
+            "format": data.format,
+            "records": data.n_input,
+        },
+        "model": {
+            "name": lm.name,
+            "source": str(lm.source),
+            "sha256": lm.sha256,
+            "device": lm.device,
+        },
+        "score": {
+            "config": {**asdict(cfg), "template": result.template},
+            "columns": result.columns,
+            "status_counts": dict(Counter(r["status"] for r in result.rows)),
+            "truncated": sum(bool(r["truncated"]) for r in result.rows),
+            **result.stats,
+            "job_wall_s": time.perf_counter() - start,
+        },
         "versions": _versions(),
     }
     write_json(out_dir / "manifest.json", manifest)
@@ -96,10 +112,18 @@ def select_job(out_dir: str | Path, sel: Selection) -> dict:
     if len(kept) + len(rejected) != manifest["input"]["records"]:
         raise RuntimeError("internal error: selection lost records; please report this")
     write_selection(out_dir, kept, rejected)
-    manifest["selection"] = {**asdict(sel), "direction": sel.resolved_direction(),
-                             "drop_ifd_above": sel.ifd_limit(), "wall_s": time.perf_counter() - start}
-    manifest["counts"] = {"input": len(rows), "selected": len(kept), "rejected": len(rejected),
-                          "rejected_by_reason": dict(sorted(Counter(r["reason"] for r in rejected).items()))}
+    manifest["selection"] = {
+        **asdict(sel),
+        "direction": sel.resolved_direction(),
+        "drop_ifd_above": sel.ifd_limit(),
+        "wall_s": time.perf_counter() - start,
+    }
+    manifest["counts"] = {
+        "input": len(rows),
+        "selected": len(kept),
+        "rejected": len(rejected),
+        "rejected_by_reason": dict(sorted(Counter(r["reason"] for r in rejected).items())),
+    }
     write_json(out_dir / "manifest.json", manifest)
     return manifest
 
@@ -114,8 +138,10 @@ def _check_options(cfg: ScoreConfig) -> None:
 def _load_manifest(out_dir: Path) -> dict:
     path = out_dir / "manifest.json"
     if not path.is_file() or not (out_dir / "scores.parquet").is_file():
-        raise TamisError(f"{out_dir}: no scores here (manifest.json and scores.parquet); "
-                         f"run 'tamis score DATA -o {out_dir}' first")
+        raise TamisError(
+            f"{out_dir}: no scores here (manifest.json and scores.parquet); "
+            f"run 'tamis score DATA -o {out_dir}' first"
+        )
     try:
         return json.loads(path.read_text())
     except ValueError as e:

@@ -108,7 +108,9 @@ def resolve(name_or_path: str) -> tuple[str, Path]:
         spec = REGISTRY[name_or_path]
         path = spec.locate()
         if path is None:
-            raise TamisError(f"model '{name_or_path}' is not installed; install it with: {spec.install}")
+            raise TamisError(
+                f"model '{name_or_path}' is not installed; install it with: {spec.install}"
+            )
         return name_or_path, path
     path = Path(name_or_path).expanduser()
     if path.is_file() and path.suffix.lower() == ".gguf":
@@ -119,11 +121,15 @@ def resolve(name_or_path: str) -> tuple[str, Path]:
         ggufs = sorted(path.glob("*.gguf"))
         if len(ggufs) == 1:
             return ggufs[0].name, ggufs[0]
-        raise TamisError(f"{path}: not a model folder (no config.json"
-                         f"{'' if not ggufs else ', several .gguf files'}); point --model at a "
-                         "Hugging Face folder with safetensors weights or at one .gguf file")
-    raise TamisError(f"unknown model '{name_or_path}'; choose a registered name, a local Hugging Face "
-                     f"folder or a .gguf file. Registered:\n{available_models()}")
+        raise TamisError(
+            f"{path}: not a model folder (no config.json"
+            f"{'' if not ggufs else ', several .gguf files'}); point --model at a "
+            "Hugging Face folder with safetensors weights or at one .gguf file"
+        )
+    raise TamisError(
+        f"unknown model '{name_or_path}'; choose a registered name, a local Hugging Face "
+        f"folder or a .gguf file. Registered:\n{available_models()}"
+    )
 
 
 def cache_root() -> Path:
@@ -135,9 +141,14 @@ def model_sha256(path: Path) -> str:
 
     Hashes are remembered per (path, size, mtime) so a large folder is read once.
     """
-    files = [path] if path.is_file() else sorted(
-        p for p in path.iterdir()
-        if p.is_file() and (p.suffix in (".safetensors", ".json", ".model", ".jinja", ".gguf"))
+    files = (
+        [path]
+        if path.is_file()
+        else sorted(
+            p
+            for p in path.iterdir()
+            if p.is_file() and (p.suffix in (".safetensors", ".json", ".model", ".jinja", ".gguf"))
+        )
     )
     memo_path = cache_root() / "hashes.json"
     try:
@@ -176,22 +187,31 @@ def load_model(name_or_path: str = DEFAULT_MODEL, device: str = "cpu") -> Loaded
 
 
 def _load_folder(folder: Path):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if not any(folder.glob("*.safetensors")):
-        raise TamisError(f"{folder}: no .safetensors weights; tamis does not load pickled weights "
-                         "(.bin/.pt); convert the model with save_pretrained(safe_serialization=True)")
+        raise TamisError(
+            f"{folder}: no .safetensors weights; tamis does not load pickled weights "
+            "(.bin/.pt); convert the model with save_pretrained(safe_serialization=True)"
+        )
     try:
-        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(
+            folder, local_files_only=True, trust_remote_code=False
+        )
         model = AutoModelForCausalLM.from_pretrained(
-            folder, dtype=torch.float32, local_files_only=True, use_safetensors=True,
-            trust_remote_code=False)
+            folder,
+            dtype=torch.float32,
+            local_files_only=True,
+            use_safetensors=True,
+            trust_remote_code=False,
+        )
     except (OSError, ValueError, KeyError) as e:
-        raise TamisError(f"{folder}: cannot load the model ({e}); check the folder holds a "
-                         "transformers causal LM with its tokenizer") from None
+        raise TamisError(
+            f"{folder}: cannot load the model ({e}); check the folder holds a "
+            "transformers causal LM with its tokenizer"
+        ) from None
     return model, tokenizer
 
 
@@ -200,17 +220,20 @@ def _converted_folder(gguf: Path, sha: str) -> Path:
     target = cache_root() / "models" / sha[:24]
     if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
         return target
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(
+            gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+        )
     except (OSError, ValueError, KeyError, RuntimeError) as e:
-        raise TamisError(f"{gguf}: cannot read this GGUF file ({e}); check it is a causal LM that "
-                         "transformers' GGUF support covers") from None
+        raise TamisError(
+            f"{gguf}: cannot read this GGUF file ({e}); check it is a causal LM that "
+            "transformers' GGUF support covers"
+        ) from None
     # A GGUF-loaded model still says it is quantized, which blocks saving and training.
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):

@@ -26,9 +26,19 @@ def write_scores(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    fields = [pa.field(c, pa.int64() if c in INT_COLUMNS else pa.string() if c in TEXT_COLUMNS
-                       else pa.bool_() if c == "truncated" else pa.float64())
-              for c in ["index", "id", "status", "detail", "truncated", *columns]]
+    fields = [
+        pa.field(
+            c,
+            pa.int64()
+            if c in INT_COLUMNS
+            else pa.string()
+            if c in TEXT_COLUMNS
+            else pa.bool_()
+            if c == "truncated"
+            else pa.float64(),
+        )
+        for c in ["index", "id", "status", "detail", "truncated", *columns]
+    ]
     schema = pa.schema(fields)
     table = pa.Table.from_pylist(rows, schema=schema)
     with atomic_open(path, "wb") as f:

@@ -24,7 +24,7 @@ EXTENSIONS = (".jsonl", ".json", ".parquet", ".csv")
 
 @dataclass
 class BadEntry:
-    """An input record that was skipped, with why. ``raw`` is the object, or the text if unparsable."""
+    """An input record that was skipped, and why. ``raw``: the object, or the text if unparsable."""
 
     index: int
     where: str
@@ -49,22 +49,28 @@ def read_dataset(path: str | Path, fmt: str | None = None, skip_bad: bool = Fals
     """Read and normalise every record of ``path``.
 
     ``fmt`` forces one of :data:`~tamis.records.FORMATS`; by default it is detected from the first
-    record that is an object. Duplicate ids are bad records (the later one is the duplicate).
+    record whose fields fit a format. Duplicate ids are bad records (the later one is the
+    duplicate); records without an ``id`` have a content id, so exact duplicates are caught too.
     """
     path = Path(path)
     if fmt is not None and fmt not in FORMATS:
         raise TamisError(f"unknown format '{fmt}'; choose one of: {', '.join(FORMATS)}")
     if not path.is_file():
-        raise TamisError(f"{path}: no such file")
+        raise TamisError(f"{path}: no such file; check the path")
     suffix = path.suffix.lower()
     if suffix not in EXTENSIONS:
-        raise TamisError(f"{path}: unsupported file type '{suffix or '(none)'}'; "
-                         f"use one of: {', '.join(EXTENSIONS)}")
+        raise TamisError(
+            f"{path}: unsupported file type '{suffix or '(none)'}'; "
+            f"use one of: {', '.join(EXTENSIONS)}"
+        )
     if path.stat().st_size == 0:
         raise TamisError(f"{path}: the file is empty; point tamis at a file with records")
     items = list(_ITEMS[suffix](path))
     if not items:
-        raise TamisError(f"{path}: no records found; the file holds no data rows")
+        raise TamisError(
+            f"{path}: no records found (only blank lines, an empty list or a header); "
+            "add records or point tamis at another file"
+        )
     if fmt is None:
         fmt = _detect(path, items)
     data = Dataset(path, fmt)
@@ -75,9 +81,7 @@ def read_dataset(path: str | Path, fmt: str | None = None, skip_bad: bool = Fals
                 raise error
             record = to_record(obj, fmt, where)
             if record.id in seen:
-                raise BadRecord(where, "duplicate_id", f"id '{record.id}' was already used at "
-                                f"{seen[record.id]}", "give every record its own id, or use --skip-bad "
-                                "to keep the first")
+                raise _duplicate(record, where, seen[record.id])
         except BadRecord as bad:
             if not skip_bad:
                 raise
@@ -90,18 +94,44 @@ def read_dataset(path: str | Path, fmt: str | None = None, skip_bad: bool = Fals
     return data
 
 
+def _duplicate(record: Record, where: str, first: str) -> BadRecord:
+    rid = record.raw.get("id")
+    if rid is None or (isinstance(rid, str) and not rid.strip()):  # the id is a content hash
+        return BadRecord(
+            where,
+            "duplicate_id",
+            f"same prompt and response as {first} (content id '{record.id}')",
+            "remove the duplicate, or use --skip-bad to keep the first",
+        )
+    return BadRecord(
+        where,
+        "duplicate_id",
+        f"id '{record.id}' was already used at {first}",
+        "give every record its own id, or use --skip-bad to keep the first",
+    )
+
+
 def _detect(path: Path, items: list) -> str:
+    # The first record that fits a format decides, so a bad leading record (say, one missing its
+    # output) is reported as what it is, or skipped with --skip-bad, instead of blocking the file.
+    first = None
     for where, obj, error in items:
         if error is None and isinstance(obj, dict):
             found = detect_format(obj)
-            if found is None:
-                raise TamisError(
-                    f"{where}: cannot tell the format from fields {sorted(obj)[:8]}; expected "
-                    "instruction/output (alpaca), prompt/response, conversations (sharegpt) or "
-                    "messages; rename the fields or pass --format")
-            return found
-    raise TamisError(f"{path}: no record is a JSON object, so the format cannot be detected; "
-                     "fix the file or pass --format")
+            if found is not None:
+                return found
+            first = first or (where, obj)
+    if first is not None:
+        where, obj = first
+        raise TamisError(
+            f"{where}: cannot tell the format from fields {sorted(obj)[:8]}; expected "
+            "instruction/output (alpaca), prompt/response, conversations (sharegpt) or "
+            "messages; rename the fields or pass --format"
+        )
+    raise TamisError(
+        f"{path}: no record is a JSON object, so the format cannot be detected; "
+        "fix the file or pass --format"
+    )
 
 
 Item = tuple[str, Any, BadRecord | None]
@@ -118,14 +148,32 @@ def _jsonl_items(path: Path) -> Iterator[Item]:
             try:
                 text = line.decode("utf-8")
             except UnicodeDecodeError as e:
-                yield where, None, _bad_text(where, "bad_encoding", f"not valid UTF-8 at byte {e.start}",
-                                             "re-encode the file as UTF-8 (e.g. iconv -t UTF-8)", line)
+                yield (
+                    where,
+                    None,
+                    _bad_text(
+                        where,
+                        "bad_encoding",
+                        f"not valid UTF-8 at byte {e.start}",
+                        "re-encode the file as UTF-8 (e.g. iconv -t UTF-8)",
+                        line.rstrip(b"\r\n"),
+                    ),
+                )
                 continue
             try:
                 yield where, json.loads(text), None
             except json.JSONDecodeError as e:
-                yield where, None, _bad_text(where, "bad_json", f"invalid JSON ({e.msg} at column {e.colno})",
-                                             "fix the line or use --skip-bad", text.rstrip("\r\n"))
+                yield (
+                    where,
+                    None,
+                    _bad_text(
+                        where,
+                        "bad_json",
+                        f"invalid JSON ({e.msg} at column {e.colno})",
+                        "fix the line or use --skip-bad",
+                        text.rstrip("\r\n"),
+                    ),
+                )
 
 
 def _bad_text(where: str, reason: str, message: str, fix: str, text: Any) -> BadRecord:
@@ -140,8 +188,10 @@ def _read_text(path: Path) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
-        raise TamisError(f"{path}:{line}: not valid UTF-8 (byte {e.start}); re-encode the file as UTF-8 "
-                         "(e.g. iconv -t UTF-8)") from None
+        raise TamisError(
+            f"{path}:{line}: not valid UTF-8 (byte {e.start}); re-encode the file as UTF-8 "
+            "(e.g. iconv -t UTF-8)"
+        ) from None
 
 
 def _json_items(path: Path) -> Iterator[Item]:
@@ -149,19 +199,29 @@ def _json_items(path: Path) -> Iterator[Item]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as e:
-        hint = " (this looks like JSON Lines: rename the file to .jsonl)" if e.msg == "Extra data" else ""
-        raise TamisError(f"{path}:{e.lineno}: invalid JSON ({e.msg} at column {e.colno}){hint}; "
-                         "fix the file") from None
+        hint = (
+            " (this looks like JSON Lines: rename the file to .jsonl)"
+            if e.msg == "Extra data"
+            else ""
+        )
+        raise TamisError(
+            f"{path}:{e.lineno}: invalid JSON ({e.msg} at column {e.colno}){hint}; fix the file"
+        ) from None
     if isinstance(value, dict):
         for key in ("data", "records", "examples"):
             if isinstance(value.get(key), list):
                 value = value[key]
                 break
         else:
-            raise TamisError(f"{path}: expected a JSON list of records, got an object; "
-                             "wrap the records in [...] or save them as .jsonl")
+            raise TamisError(
+                f"{path}: expected a JSON list of records, got an object; "
+                "wrap the records in [...] or save them as .jsonl"
+            )
     if not isinstance(value, list):
-        raise TamisError(f"{path}: expected a JSON list of records, got {type(value).__name__}")
+        raise TamisError(
+            f"{path}: expected a JSON list of records, got {type(value).__name__}; "
+            "save the records as a list [...] or one per line as .jsonl"
+        )
     for i, obj in enumerate(value):
         yield f"{path}: item {i}", obj, None
 
@@ -174,8 +234,17 @@ def _csv_items(path: Path) -> Iterator[Item]:
         # DictReader puts surplus cells under None: a row with more cells than the header.
         where = f"{path}:{reader.line_num}"
         if None in row:
-            yield where, None, _bad_text(where, "bad_csv", "row has more cells than the header",
-                                         "quote cells that contain commas", json.dumps(row[None]))
+            yield (
+                where,
+                None,
+                _bad_text(
+                    where,
+                    "bad_csv",
+                    "row has more cells than the header",
+                    "quote cells that contain commas",
+                    json.dumps(row[None]),
+                ),
+            )
             continue
         yield where, row, None
 
@@ -204,4 +273,9 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-_ITEMS = {".jsonl": _jsonl_items, ".json": _json_items, ".csv": _csv_items, ".parquet": _parquet_items}
+_ITEMS = {
+    ".jsonl": _jsonl_items,
+    ".json": _json_items,
+    ".csv": _csv_items,
+    ".parquet": _parquet_items,
+}

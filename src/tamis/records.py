@@ -63,10 +63,17 @@ class Record:
     index: int = -1  # position in the input file, 0-based
 
 
-def content_id(prompt: list[Message], response: str) -> str:
-    """A stable id from the record's content: 16 hex digits of sha256 over prompt and response."""
+def content_id(
+    prompt: list[Message], response: str, alpaca_fields: tuple[str, str] | None = None
+) -> str:
+    """A stable id from the record's content: 16 hex digits of sha256 over prompt and response
+    (and the Alpaca instruction/input split, which the Alpaca template renders differently)."""
     payload = json.dumps(
-        {"prompt": [[m.role, m.content] for m in prompt], "response": response},
+        {
+            "prompt": [[m.role, m.content] for m in prompt],
+            "response": response,
+            "alpaca": list(alpaca_fields) if alpaca_fields else None,
+        },
         ensure_ascii=False,
         separators=(",", ":"),
     )
@@ -103,7 +110,7 @@ def to_record(obj: Any, fmt: str, where: str) -> Record:
             where,
             "not_an_object",
             f"expected a JSON object, got {type(obj).__name__}",
-            "each record must be an object such as {\"instruction\": ..., \"output\": ...}",
+            'each record must be an object such as {"instruction": ..., "output": ...}',
         )
     found = matching_formats(obj)
     if found and fmt not in found:
@@ -115,13 +122,19 @@ def to_record(obj: Any, fmt: str, where: str) -> Record:
         )
     prompt, response, alpaca = _PARSERS[fmt](obj, where)
     if not response.strip():
-        raise BadRecord(where, "empty_response", "the response is empty", "remove the record or use --skip-bad")
+        raise BadRecord(
+            where, "empty_response", "the response is empty", "remove the record or use --skip-bad"
+        )
     rid = obj.get("id")
     if rid is None or (isinstance(rid, str) and not rid.strip()):
-        rid = content_id(prompt, response)
+        rid = content_id(prompt, response, alpaca)
     elif isinstance(rid, bool) or not isinstance(rid, (str, int)):
-        raise BadRecord(where, "wrong_type", f"field 'id' must be a string or integer, got {type(rid).__name__}",
-                        "fix the id or drop the field so tamis hashes the content")
+        raise BadRecord(
+            where,
+            "wrong_type",
+            f"field 'id' must be a string or integer, got {type(rid).__name__}",
+            "fix the id or drop the field so tamis hashes the content",
+        )
     return Record(str(rid), prompt, response, obj, where, alpaca)
 
 
@@ -129,14 +142,22 @@ def _text(obj: dict[str, Any], key: str, where: str, required: bool = True) -> s
     if key not in obj or obj[key] is None:
         if not required:
             return ""
-        raise BadRecord(where, "missing_field", f"field '{key}' is missing or null",
-                        f"add '{key}' or use --skip-bad")
+        raise BadRecord(
+            where,
+            "missing_field",
+            f"field '{key}' is missing or null",
+            f"add '{key}' or use --skip-bad",
+        )
     value = obj[key]
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     if not isinstance(value, str):
-        raise BadRecord(where, "wrong_type", f"field '{key}' must be text, got {type(value).__name__}",
-                        f"make '{key}' a string or use --skip-bad")
+        raise BadRecord(
+            where,
+            "wrong_type",
+            f"field '{key}' must be text, got {type(value).__name__}",
+            f"make '{key}' a string or use --skip-bad",
+        )
     return value
 
 
@@ -160,29 +181,51 @@ def _parse_prompt_response(obj, where):
 
 def _parse_turns(turns, where, role_key, text_key, role_map, field_name):
     if not isinstance(turns, list) or not turns:
-        raise BadRecord(where, "wrong_type", f"field '{field_name}' must be a non-empty list of turns",
-                        "fix the record or use --skip-bad")
+        raise BadRecord(
+            where,
+            "wrong_type",
+            f"field '{field_name}' must be a non-empty list of turns",
+            "fix the record or use --skip-bad",
+        )
     messages = []
     for i, turn in enumerate(turns):
         if not isinstance(turn, dict):
-            raise BadRecord(where, "wrong_type", f"{field_name}[{i}] is not an object",
-                            f"each turn needs '{role_key}' and '{text_key}'")
+            raise BadRecord(
+                where,
+                "wrong_type",
+                f"{field_name}[{i}] is not an object",
+                f"each turn needs '{role_key}' and '{text_key}'",
+            )
         role = role_map.get(str(turn.get(role_key, "")).lower())
         if role is None:
-            raise BadRecord(where, "wrong_type", f"{field_name}[{i}] has unknown {role_key} "
-                            f"{turn.get(role_key)!r}", f"use one of: {', '.join(sorted(set(role_map)))}")
+            raise BadRecord(
+                where,
+                "wrong_type",
+                f"{field_name}[{i}] has unknown {role_key} {turn.get(role_key)!r}",
+                f"use one of: {', '.join(sorted(set(role_map)))}",
+            )
         messages.append(Message(role, _text(turn, text_key, f"{where} {field_name}[{i}]")))
     if messages[-1].role != "assistant":
-        raise BadRecord(where, "missing_field", f"the last turn of '{field_name}' is not from the assistant",
-                        "the scored response is the final assistant turn; end each chat with one")
+        raise BadRecord(
+            where,
+            "missing_field",
+            f"the last turn of '{field_name}' is not from the assistant",
+            "the scored response is the final assistant turn; end each chat with one",
+        )
     if not any(m.role == "user" for m in messages[:-1]):
-        raise BadRecord(where, "missing_field", f"'{field_name}' has no user turn before the response",
-                        "add the user's prompt or use --skip-bad")
+        raise BadRecord(
+            where,
+            "missing_field",
+            f"'{field_name}' has no user turn before the response",
+            "add the user's prompt or use --skip-bad",
+        )
     return messages[:-1], messages[-1].content, None
 
 
 def _parse_sharegpt(obj, where):
-    return _parse_turns(obj.get("conversations"), where, "from", "value", _SHAREGPT_ROLES, "conversations")
+    return _parse_turns(
+        obj.get("conversations"), where, "from", "value", _SHAREGPT_ROLES, "conversations"
+    )
 
 
 def _parse_messages(obj, where):

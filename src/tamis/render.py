@@ -111,9 +111,12 @@ def _messages(record: Record) -> list[dict[str, str]]:
 
 def _chat_parts(record: Record, tokenizer: Any) -> tuple[list[int], list[int]]:
     messages = _messages(record)
-    prompt_text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    prompt_text = tokenizer.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=True
+    )
     full_text = tokenizer.apply_chat_template(
-        [*messages, {"role": "assistant", "content": record.response}], tokenize=False)
+        [*messages, {"role": "assistant", "content": record.response}], tokenize=False
+    )
     if full_text.startswith(prompt_text):
         response_text = full_text[len(prompt_text) :].rstrip()
     else:  # templates that rewrite earlier turns: fall back to response + end of sequence
@@ -145,14 +148,20 @@ def _flatten(record: Record) -> str:
 @functools.lru_cache(maxsize=8)
 def _uncond_prefix(tokenizer: Any, template: str) -> tuple[int, ...]:
     if template == "chat":
-        try:
-            text = tokenizer.apply_chat_template([], tokenize=False, add_generation_prompt=True)
-        except Exception:  # some templates refuse an empty conversation
-            text = ""
-        if text:
-            return tuple(_ids(tokenizer, text))
+        header = _assistant_header(tokenizer)
+        if header:
+            return tuple(_ids(tokenizer, header))
     bos = tokenizer("", add_special_tokens=True)["input_ids"]
     return tuple(bos) if bos else (tokenizer.eos_token_id,)
+
+
+def _assistant_header(tokenizer: Any) -> str:
+    """What the chat template adds to open an assistant turn (ChatML: ``<|im_start|>assistant\\n``):
+    one user turn rendered with the generation prompt, minus the same turn rendered without it."""
+    turn = [{"role": "user", "content": "x"}]
+    with_header = tokenizer.apply_chat_template(turn, tokenize=False, add_generation_prompt=True)
+    without = tokenizer.apply_chat_template(turn, tokenize=False, add_generation_prompt=False)
+    return with_header[len(without) :] if with_header.startswith(without) else ""
 
 
 def _ids(tokenizer: Any, text: str) -> list[int]:

@@ -29,7 +29,9 @@ def length_batches(encoded: Sequence[Encoded], batch_size: int) -> list[list[int
 
 
 def token_nlls(
-    lm, encoded: Sequence[Encoded], batch_size: int = 8,
+    lm,
+    encoded: Sequence[Encoded],
+    batch_size: int = 8,
     on_batch: Callable[[int, int], None] | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(i, nll)`` for every ``encoded[i]``: float32 NLLs (nats) of its response tokens.
@@ -44,8 +46,7 @@ def token_nlls(
         for batch in length_batches(encoded, batch_size):
             items = [encoded[i] for i in batch]
             nlls = _batch_nll(lm, items, pad_id)
-            for i, nll in zip(batch, nlls, strict=True):
-                yield i, nll
+            yield from zip(batch, nlls, strict=True)
             if on_batch is not None:
                 on_batch(len(batch), sum(len(e.input_ids) for e in items))
 
@@ -71,7 +72,8 @@ def _batch_nll(lm, items: list[Encoded], pad_id: int) -> list[np.ndarray]:
     for start in range(0, rows.shape[0], HEAD_CHUNK):
         logits = _head(lm.model, rows[start : start + HEAD_CHUNK]).float()
         out[start : start + HEAD_CHUNK] = F.cross_entropy(
-            logits, targets[start : start + HEAD_CHUNK], reduction="none")
+            logits, targets[start : start + HEAD_CHUNK], reduction="none"
+        )
     counts = keep.sum(dim=1).tolist()
     return [a.cpu().numpy() for a in torch.split(out, counts)]
 

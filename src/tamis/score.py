@@ -35,8 +35,14 @@ class ScoreResult:
 
 
 def score_dataset(
-    data: Dataset, lm, scorers: list[Scorer], cache: ScoreCache, template: str = "auto",
-    max_tokens: int = DEFAULT_MAX_TOKENS, batch_size: int = 8, progress: bool = True,
+    data: Dataset,
+    lm,
+    scorers: list[Scorer],
+    cache: ScoreCache,
+    template: str = "auto",
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    batch_size: int = 8,
+    progress: bool = True,
 ) -> ScoreResult:
     """Score every record of ``data`` with ``lm`` (a :class:`~tamis.models.LoadedModel`)."""
     start = time.perf_counter()
@@ -55,8 +61,12 @@ def score_dataset(
             keys[index]["unconditional"] = _add(sequences, lm.sha256, uncond)
     nlls, stats = _run(lm, sequences, cache, batch_size, progress)
     for index, cond in encoded.items():
-        t = TokenNLL(nlls.get(keys[index].get("conditional")), nlls.get(keys[index].get("unconditional")),
-                     cond.n_prompt, cond.n_response)
+        t = TokenNLL(
+            nlls.get(keys[index].get("conditional")),
+            nlls.get(keys[index].get("unconditional")),
+            cond.n_prompt,
+            cond.n_response,
+        )
         for scorer in scorers:
             rows[index].update(scorer.compute(t))
     for row in rows:
@@ -102,7 +112,12 @@ def _run(lm, sequences: dict[str, Encoded], cache: ScoreCache, batch_size: int, 
         if hit is not None:
             nlls[key] = hit
     todo = [k for k in sequences if k not in nlls]
-    stats = {"sequences": len(sequences), "from_cache": len(nlls), "computed": len(todo), "tokens": 0}
+    stats = {
+        "sequences": len(sequences),
+        "from_cache": len(nlls),
+        "computed": len(todo),
+        "tokens": 0,
+    }
     if not todo:
         return nlls, stats
     bar = _progress_bar(len(todo), progress)
@@ -111,8 +126,9 @@ def _run(lm, sequences: dict[str, Encoded], cache: ScoreCache, batch_size: int, 
     def on_batch(n: int, tokens: int) -> None:
         stats["tokens"] += tokens
         bar.update(n)
-        bar.set_postfix_str(f"{stats['tokens'] / max(time.perf_counter() - t0, 1e-9):.0f} tok/s",
-                            refresh=False)
+        bar.set_postfix_str(
+            f"{stats['tokens'] / max(time.perf_counter() - t0, 1e-9):.0f} tok/s", refresh=False
+        )
 
     work = [sequences[k] for k in todo]
     try:
@@ -131,5 +147,11 @@ def _run(lm, sequences: dict[str, Encoded], cache: ScoreCache, batch_size: int, 
 def _progress_bar(total: int, enabled: bool):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="scoring", unit="seq", disable=not enabled, mininterval=1.0,
-                dynamic_ncols=True)
+    return tqdm(
+        total=total,
+        desc="scoring",
+        unit="seq",
+        disable=not enabled,
+        mininterval=1.0,
+        dynamic_ncols=True,
+    )

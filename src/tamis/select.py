@@ -66,8 +66,9 @@ def parse_keep(text: str) -> int | float:
         else:
             value = int(raw)
     except ValueError:
-        raise TamisError(f"--keep '{text}' is not a number; give a count (500) or a fraction "
-                         "(0.2 or 20%)") from None
+        raise TamisError(
+            f"--keep '{text}' is not a number; give a count (500) or a fraction (0.2 or 20%)"
+        ) from None
     if isinstance(value, float) and not 0 < value <= 1:
         raise TamisError(f"--keep {text}: a fraction must be in (0, 1]; give a count for more")
     if isinstance(value, int) and value < 0:
@@ -79,12 +80,15 @@ def select(rows: list[dict[str, Any]], sel: Selection) -> list[Decision]:
     """One :class:`Decision` per row, in row order. ``rows`` are :class:`ScoreResult` rows."""
     if rows and sel.by not in rows[0]:
         have = [c for c in rows[0] if c in DIRECTIONS]
-        raise TamisError(f"--by {sel.by}: no such score in this run; choose one of: {', '.join(have)}"
-                         " (or score it first with --scorer)")
+        raise TamisError(
+            f"--by {sel.by}: no such score in this run; choose one of: {', '.join(have)}"
+            " (or score it first with --scorer)"
+        )
     limit = sel.ifd_limit()
     if limit is not None and rows and "ifd" not in rows[0]:
-        raise TamisError("--drop-ifd-above needs the ifd score; add --scorer ifd or pass "
-                         "--drop-ifd-above none")
+        raise TamisError(
+            "--drop-ifd-above needs the ifd score; add --scorer ifd or pass --drop-ifd-above none"
+        )
     decisions: dict[int, Decision] = {}
     candidates = []
     n_scored = 0
@@ -105,8 +109,12 @@ def select(rows: list[dict[str, Any]], sel: Selection) -> list[Decision]:
         if rank < k:
             decisions[row["index"]] = Decision(row["index"], True)
         else:
-            detail = (f"{sel.by}={row[sel.by]:.6g}; kept the {'lowest' if lowest else 'highest'} {k} "
-                      f"(cut at {sel.by}={cut:.6g})" if cut is not None else f"kept {k}")
+            detail = (
+                f"{sel.by}={row[sel.by]:.6g}; kept the {'lowest' if lowest else 'highest'} {k} "
+                f"(cut at {sel.by}={cut:.6g})"
+                if cut is not None
+                else f"kept {k}"
+            )
             decisions[row["index"]] = Decision(row["index"], False, "ranked_out", detail)
     return [decisions[row["index"]] for row in rows]
 

@@ -1,4 +1,6 @@
-"""Likelihood of the response under the scorer model: ``ce``, ``ppl``, ``ce_uncond``, ``ppl_uncond``.
+"""Likelihood of the response under the scorer model.
+
+Columns ``ce``, ``ppl``, ``ce_uncond`` and ``ppl_uncond``.
 
 ``ce`` = mean over response tokens of -log p(token | prompt, earlier response tokens);
 ``ppl`` = exp(ce). The ``_uncond`` variants score the same tokens with no prompt.

@@ -1,0 +1,175 @@
+"""The tamis command end to end, in temporary folders, with the real bundled model."""
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pyarrow.parquet as pq
+import pytest
+from conftest import DEMO
+
+from tamis.cli import main
+
+
+def demo_rows(n, start=0):
+    with DEMO.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f][start : start + n]
+
+
+def read_jsonl(path):
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+@pytest.fixture(scope="module")
+def corrupted_run(tmp_path_factory):
+    """10 demo records with 150-600 character responses (very short answers make a noisy
+    perplexity), plus a word-shuffled copy of one and a mismatched copy of another."""
+    rows = [r for r in demo_rows(300) if 150 <= len(r["output"]) <= 600][:10]
+    for i, r in enumerate(rows):
+        r["id"] = f"demo-{i}"
+    words = rows[0]["output"].split()
+    random.Random(1).shuffle(words)
+    rows.append({**rows[0], "id": "shuffled-0", "output": " ".join(words)})
+    rows.append({**rows[1], "id": "mismatched-1", "output": rows[5]["output"]})
+    tmp = tmp_path_factory.mktemp("run")
+    data = tmp / "data.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    code = main(["run", str(data), "-o", str(tmp / "out"), "--keep", "0.5", "-q"])
+    return rows, tmp / "out", code
+
+
+def test_run_writes_every_output_and_counts_add_up(corrupted_run):
+    rows, out, code = corrupted_run
+    assert code == 0
+    selected = read_jsonl(out / "selected.jsonl")
+    rejected = read_jsonl(out / "rejected.jsonl")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert len(selected) == 6 and len(rejected) == 6
+    counts = manifest["counts"]
+    assert counts["input"] == 12 == counts["selected"] + counts["rejected"]
+    assert sum(counts["rejected_by_reason"].values()) == counts["rejected"]
+    # kept records are exactly the input objects, all fields
+    by_id = {r["id"]: r for r in rows}
+    assert all(s == by_id[s["id"]] for s in selected)
+    assert all(r["record"] == by_id[r["id"]] and r["reason"] and r["detail"] for r in rejected)
+    table = pq.read_table(out / "scores.parquet")
+    assert table.num_rows == 12 and table.column("id").to_pylist() == [r["id"] for r in rows]
+    for column in (
+        "ce",
+        "ppl",
+        "ce_uncond",
+        "ppl_uncond",
+        "ifd",
+        "prompt_tokens",
+        "response_tokens",
+    ):
+        assert column in table.column_names
+    assert manifest["model"]["name"] == "smollm2-135m" and len(manifest["model"]["sha256"]) == 64
+    assert manifest["input"]["sha256"] and manifest["versions"]["torch"].startswith("2.13.0")
+    assert manifest["score"]["tokens_per_s"] > 0
+
+
+def test_corrupted_records_score_higher_and_are_rejected(corrupted_run):
+    rows, out, _ = corrupted_run
+    ppl = dict(
+        zip(
+            pq.read_table(out / "scores.parquet").column("id").to_pylist(),
+            pq.read_table(out / "scores.parquet").column("ppl").to_pylist(),
+            strict=False,
+        )
+    )
+    assert ppl["shuffled-0"] > 1.5 * ppl["demo-0"]
+    assert ppl["mismatched-1"] > 1.5 * ppl["demo-1"]
+    rejected = {r["id"]: r for r in read_jsonl(out / "rejected.jsonl")}
+    assert rejected["shuffled-0"]["reason"] == "ranked_out"
+    assert rejected["mismatched-1"]["reason"] == "ranked_out"
+
+
+def test_select_again_with_other_options_reuses_scores(corrupted_run, capsys):
+    _, out, _ = corrupted_run
+    assert main(["select", str(out), "--by", "ifd", "--keep", "3", "-q"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["selection"]["by"] == "ifd" and manifest["selection"]["drop_ifd_above"] == 1.0
+    assert manifest["counts"]["selected"] <= 3
+    assert manifest["counts"]["input"] == 12
+
+
+def test_select_without_scores_is_a_clear_error(tmp_path, capsys):
+    assert main(["select", str(tmp_path), "--keep", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tamis: error:") and "run 'tamis score" in err and "Traceback" not in err
+
+
+def test_unknown_model_lists_what_is_available(tmp_path, write_jsonl, capsys):
+    data = write_jsonl(demo_rows(2))
+    assert main(["score", str(data), "-o", str(tmp_path / "o"), "--model", "nope-7b"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown model 'nope-7b'" in err and "smollm2-135m" in err and "gemma3-270m" in err
+
+
+def test_unknown_by_is_rejected_before_scoring(tmp_path, write_jsonl, capsys):
+    data = write_jsonl(demo_rows(2))
+    code = main(["run", str(data), "-o", str(tmp_path / "o"), "--keep", "lots"])
+    assert code == 2 and "--keep 'lots' is not a number" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "scores.parquet").exists()
+
+
+def test_help_documents_every_option():
+    for command in ("score", "select", "run"):
+        result = subprocess.run(
+            [sys.executable, "-m", "tamis", command, "--help"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        for line in result.stdout.splitlines():
+            stripped = line.strip()
+            if stripped.startswith("--") and "  " not in stripped and "," not in stripped:
+                # an option alone on its line must have its help on the next line
+                assert result.stdout.split(stripped, 1)[1].strip(), (command, stripped)
+        assert "--keep" in result.stdout or command == "score"
+
+
+def cached_rows(path):
+    try:
+        with sqlite3.connect(path, timeout=1) as db:
+            return db.execute("SELECT COUNT(*) FROM nll").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def test_killed_score_resumes_without_loss_or_doubling(tmp_path, write_jsonl):
+    data = write_jsonl(demo_rows(40, start=100))
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "tamis", "score", str(data), "-o", str(out), "-q"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    cache = out / "cache" / "nll.sqlite"
+    deadline = time.monotonic() + 240
+    while cached_rows(cache) < 8 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, "scoring finished before it could be killed; use more records"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = cached_rows(cache)
+    assert 8 <= done_before < 80
+    resumed = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["score"]["from_cache"] == done_before
+    assert manifest["score"]["computed"] == 80 - done_before
+    clean = tmp_path / "clean"
+    assert main(["score", str(data), "-o", str(clean), "-q"]) == 0
+    a = pq.read_table(out / "scores.parquet").to_pylist()
+    b = pq.read_table(clean / "scores.parquet").to_pylist()
+    assert len(a) == 40 and len({r["id"] for r in a}) == 40
+    for ra, rb in zip(a, b, strict=False):
+        assert ra["id"] == rb["id"]
+        for column in ("ppl", "ppl_uncond", "ifd"):
+            assert ra[column] == pytest.approx(rb[column], rel=1e-4)
