@@ -13,6 +13,10 @@ from typing import IO, Any
 
 from tamis.errors import TamisError
 
+# mkstemp creates files readable by the owner only; outputs get the usual umask-based mode.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 @contextlib.contextmanager
 def atomic_open(path: Path, mode: str = "w") -> Iterator[IO]:
@@ -30,6 +34,7 @@ def atomic_open(path: Path, mode: str = "w") -> Iterator[IO]:
             yield f
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

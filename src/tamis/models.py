@@ -196,6 +196,9 @@ def _load_folder(folder: Path):
             f"{folder}: no .safetensors weights; tamis does not load pickled weights "
             "(.bin/.pt); convert the model with save_pretrained(safe_serialization=True)"
         )
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a sub-second reload needs no progress bar
     try:
         tokenizer = AutoTokenizer.from_pretrained(
             folder, local_files_only=True, trust_remote_code=False
@@ -212,6 +215,8 @@ def _load_folder(folder: Path):
             f"{folder}: cannot load the model ({e}); check the folder holds a "
             "transformers causal LM with its tokenizer"
         ) from None
+    finally:
+        hf_logging.enable_progress_bar()
     return model, tokenizer
 
 

