@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tamis.errors import TamisError
-from tamis.select import Selection, parse_keep, select
+from tamis.select import Selection, parse_filter, parse_keep, select
 
 
 def rows_from(values, column="ppl", **extra):
@@ -138,3 +138,26 @@ def test_count_exact_deterministic_and_order_free(values, k, rnd):
         worst_kept = max(r["ppl"] for r in rows if r["id"] in kept)
         best_dropped = min(r["ppl"] for r in rows if r["id"] not in kept)
         assert worst_kept <= best_dropped
+
+
+def test_filters_drop_with_their_own_reason_in_order():
+    rows = rows_from([1.0, 2.0, 3.0, 4.0])
+    for r, rep, dup in zip(rows, [0.1, 0.9, 0.2, 0.1], [0, 0, 1, 0], strict=True):
+        r["repetition"], r["duplicate"] = rep, dup
+    sel = Selection(
+        by="ppl", filters=(parse_filter("repetition<=0.5"), parse_filter("duplicate==0"))
+    )
+    decisions = select(rows, sel)
+    assert [d.reason for d in decisions] == ["", "filter_repetition", "filter_duplicate", ""]
+    assert decisions[1].detail == "repetition=0.9 fails --filter repetition<=0.5"
+
+
+def test_filter_on_an_unknown_column_is_a_clear_error():
+    with pytest.raises(TamisError, match="--filter on nope: no such column"):
+        select(rows_from([1.0]), Selection(filters=(parse_filter("nope<1"),)))
+
+
+@pytest.mark.parametrize("text", ["repetition", "rep <= x", "1<=2", "rep=<1"])
+def test_bad_filter_expressions_are_explained(text):
+    with pytest.raises(TamisError, match="--filter"):
+        parse_filter(text)

@@ -16,7 +16,8 @@ from tamis.errors import TamisError
 from tamis.records import FORMATS
 from tamis.render import TEMPLATES
 from tamis.scorers import DEFAULT_SCORERS, DIRECTIONS, SCORERS
-from tamis.select import Selection, parse_keep
+from tamis.select import Selection, check_columns, parse_filter, parse_keep
+from tamis.train import METHODS, TrainConfig
 
 EPILOG = """examples:
   tamis run data.jsonl -o out/ --keep 0.5               keep the 50% with the lowest ppl
@@ -24,6 +25,20 @@ EPILOG = """examples:
   tamis score data.parquet -o out/ --scorer ppl --template alpaca
   tamis select out/ --keep 0.2 --by ppl --max 50
 """
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default only when it says something (not None, False or already there)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (
+            action.default in (None, False)
+            or "default" in text
+            or action.default is argparse.SUPPRESS
+        ):
+            return text
+        return super()._get_help_string(action)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,14 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
     score = sub.add_parser(
         "score",
         help="score every record of DATA into DIR/scores.parquet",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     _score_args(score)
     score.set_defaults(func=_cmd_score)
     sel = sub.add_parser(
         "select",
         help="select from a scored DIR: selected.jsonl, rejected.jsonl",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     sel.add_argument("dir", metavar="DIR", type=Path, help="output folder of 'tamis score'")
     _select_args(sel)
@@ -71,11 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run",
         help="score DATA, then select, all into DIR (the main job)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     _score_args(run)
     _select_args(run)
     run.set_defaults(func=_cmd_run)
+    from tamis.transfer import add_parser as add_transfer_parser  # light: heavy deps are lazy
+
+    add_transfer_parser(sub)
     return parser
 
 
@@ -111,8 +129,10 @@ def _score_args(p: argparse.ArgumentParser) -> None:
         action="append",
         default=None,
         metavar="NAME",
-        help=f"score(s) to compute, repeatable or comma-separated; choose from "
-        f"{', '.join(SCORERS)} (default: all)",
+        help=f"score(s) to compute, repeatable or comma-separated: model scores "
+        f"{', '.join(DEFAULT_SCORERS)} (the default: all of these); text heuristics "
+        f"{', '.join(n for n in SCORERS if n not in DEFAULT_SCORERS)} ('heuristics' for all); "
+        "'lp' for learning percentage (fine-tunes a copy of the model, see --lp-*)",
     )
     p.add_argument(
         "--max-tokens",
@@ -144,6 +164,12 @@ def _score_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--fresh", action="store_true", help="discard the score cache and score again")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    lp = p.add_argument_group("learning percentage (--scorer lp)")
+    lp.add_argument("--lp-epochs", type=int, default=3, help="fine-tuning epochs n (P0..Pn)")
+    lp.add_argument("--lp-method", choices=METHODS, default="full", help="full or lora (peft)")
+    lp.add_argument("--lp-lr", type=float, default=2e-5, help="learning rate")
+    lp.add_argument("--lp-batch-size", type=int, default=8, help="training batch size")
+    lp.add_argument("--seed", type=int, default=0, help="training seed (data order, init)")
 
 
 def _select_args(p: argparse.ArgumentParser) -> None:
@@ -174,6 +200,17 @@ def _select_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--min", type=float, default=None, help="drop records whose --by score is below")
     p.add_argument("--max", type=float, default=None, help="drop records whose --by score is above")
+    from tamis.scorers.heuristics import DEFAULT_FILTERS
+
+    p.add_argument(
+        "--filter",
+        action="append",
+        default=None,
+        metavar="EXPR",
+        help="drop records failing COLUMN OP NUMBER, e.g. 'repetition<=0.3' (OP: <= >= == != < >); "
+        "repeatable; the drop reason is filter_COLUMN. 'default' stands for the recommended "
+        f"heuristic filters, {' '.join(DEFAULT_FILTERS)} (score them with --scorer heuristics)",
+    )
     p.add_argument(
         "--drop-ifd-above",
         default=None,
@@ -195,7 +232,16 @@ def _selection(args: argparse.Namespace) -> Selection:
                     f"--drop-ifd-above '{limit}' is not a number; give e.g. 1 or 'none'"
                 ) from None
     keep = parse_keep(args.keep) if args.keep is not None else None
-    return Selection(args.by, keep, args.direction, args.min, args.max, limit)
+    exprs = []
+    for f in args.filter or ():
+        if f.strip().lower() == "default":
+            from tamis.scorers.heuristics import DEFAULT_FILTERS
+
+            exprs.extend(DEFAULT_FILTERS)
+        else:
+            exprs.append(f)
+    filters = tuple(dict.fromkeys(parse_filter(f) for f in exprs))  # each once, first place kept
+    return Selection(args.by, keep, args.direction, args.min, args.max, limit, filters)
 
 
 def _score_config(args: argparse.Namespace):
@@ -215,6 +261,13 @@ def _score_config(args: argparse.Namespace):
         args.device,
         args.cache,
         args.fresh,
+        TrainConfig(
+            method=args.lp_method,
+            epochs=args.lp_epochs,
+            learning_rate=args.lp_lr,
+            batch_size=args.lp_batch_size,
+            seed=args.seed,
+        ),
     )
 
 
@@ -239,8 +292,11 @@ def _cmd_select(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from tamis.jobs import score_job, select_job
 
-    sel = _selection(args)  # check selection options before the long scoring step
-    score_job(args.data, args.out, _score_config(args), progress=not args.quiet)
+    # Check the selection against the scores to come before the long scoring step.
+    sel = _selection(args)
+    cfg = _score_config(args)
+    check_columns(sel, cfg.columns())
+    score_job(args.data, args.out, cfg, progress=not args.quiet)
     manifest = select_job(args.out, sel)
     if not args.quiet:
         _print_score_summary(manifest, args.out)

@@ -11,7 +11,7 @@ import json
 import platform
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,9 @@ from tamis.readers import Dataset, read_dataset
 from tamis.score import DEFAULT_MAX_TOKENS
 from tamis.scorers import DEFAULT_SCORERS, get_scorers
 from tamis.select import Selection, select
+from tamis.train import TrainConfig
+
+LP = "lp"  # the training-dynamics scorer: not a per-record Scorer, run by the job itself
 
 
 @dataclass
@@ -38,6 +41,15 @@ class ScoreConfig:
     device: str = "cpu"
     cache: str | None = None  # default: OUT/cache/nll.sqlite
     fresh: bool = False
+    train: TrainConfig = field(default_factory=TrainConfig)  # for --scorer lp
+
+    def columns(self) -> list[str]:
+        """The score columns this configuration writes (checked before any long work)."""
+        from tamis.lp import lp_columns
+
+        names = [n for n in self.scorers if n != LP]
+        cols = [c for s in get_scorers(names) for c in s.columns]
+        return cols + (lp_columns(self.train.epochs) if LP in self.scorers else [])
 
 
 def score_job(
@@ -51,7 +63,9 @@ def score_job(
     start = time.perf_counter()
     out_dir = Path(out_dir)
     _check_options(cfg)
-    scorers = get_scorers(cfg.scorers)
+    cfg.columns()  # unknown scorer names fail here, before any loading
+    cfg.train.check()
+    scorers = get_scorers([n for n in cfg.scorers if n != LP])
     data = read_dataset(data_path, cfg.format, cfg.skip_bad)
     lm = load_model(cfg.model, cfg.device)
     cache_path = Path(cfg.cache) if cfg.cache else out_dir / "cache" / "nll.sqlite"
@@ -61,6 +75,8 @@ def score_job(
         result = score_dataset(
             data, lm, scorers, cache, cfg.template, cfg.max_tokens, cfg.batch_size, progress
         )
+        if LP in cfg.scorers:
+            _add_lp(result, data, lm, cache, cfg, out_dir, progress)
     write_scores(out_dir / "scores.parquet", result.rows, result.columns)
     manifest = {
         "tamis_version": __version__,
@@ -88,6 +104,19 @@ def score_job(
     }
     write_json(out_dir / "manifest.json", manifest)
     return manifest
+
+
+def _add_lp(result, data, lm, cache, cfg: ScoreConfig, out_dir: Path, progress: bool) -> None:
+    from tamis.lp import learning_percentage_scores, lp_columns
+    from tamis.score import encode_dataset
+
+    encoded, _ = encode_dataset(data, lm.tokenizer, result.template, cfg.max_tokens)
+    values = learning_percentage_scores(
+        lm, encoded, cache, cfg.train, out_dir / "lp", cfg.batch_size, progress
+    )
+    for row in result.rows:
+        row.update(values.get(row["index"], dict.fromkeys(lp_columns(cfg.train.epochs))))
+    result.columns.extend(lp_columns(cfg.train.epochs))
 
 
 def select_job(out_dir: str | Path, sel: Selection) -> dict:

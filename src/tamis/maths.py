@@ -42,3 +42,34 @@ def ifd(ppl_conditional: float, ppl_unconditional: float) -> float:
     Above 1 the prompt makes the response *less* likely: prompt and response do not match.
     """
     return ppl_conditional / ppl_unconditional
+
+
+def learning_percentage(p0, p1, pn):
+    """Learning percentage ``LP = (P0 - P1) / (P0 - Pn)``, 0 where ``P0 == Pn``.
+
+    Mekala, Nguyen & Shang 2024, "Smaller Language Models are capable of selecting
+    Instruction-Tuning Training Data for Larger Language Models": the share of a record's total
+    perplexity drop over ``n`` epochs of fine-tuning that happens in the first epoch. Low LP means
+    the record is learned late: hard. Works on scalars or NumPy arrays (perplexities ``P_e`` after
+    epoch ``e``; ``P0`` before training).
+
+    >>> round(float(learning_percentage(8.0, 4.0, 2.0)), 6)
+    0.666667
+    """
+    p0, p1, pn = (np.asarray(x, dtype=np.float64) for x in (p0, p1, pn))
+    drop = p0 - pn
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(drop == 0, 0.0, (p0 - p1) / np.where(drop == 0, 1.0, drop))
+    return out if out.ndim else float(out)
+
+
+def learning_percentage_approx(p0, p1):
+    """``LP_approx = (P0 - P1) / P0``: the first epoch's perplexity drop relative to the start;
+    needs one epoch instead of ``n`` (Mekala et al. 2024). Low = hard.
+
+    >>> learning_percentage_approx(8.0, 4.0)
+    0.5
+    """
+    p0, p1 = np.asarray(p0, dtype=np.float64), np.asarray(p1, dtype=np.float64)
+    out = (p0 - p1) / p0
+    return out if out.ndim else float(out)

@@ -17,7 +17,7 @@ import numpy as np
 from tamis.cache import ScoreCache, cache_key
 from tamis.readers import Dataset
 from tamis.render import Encoded, TooLong, encode, encode_unconditional, resolve_template
-from tamis.scorers import Scorer, TokenNLL
+from tamis.scorers import Scorer, TextScorer, TokenNLL
 
 DEFAULT_MAX_TOKENS = 2048
 STATUS_OK = "ok"
@@ -37,7 +37,7 @@ class ScoreResult:
 def score_dataset(
     data: Dataset,
     lm,
-    scorers: list[Scorer],
+    scorers: list[Scorer | TextScorer],
     cache: ScoreCache,
     template: str = "auto",
     max_tokens: int = DEFAULT_MAX_TOKENS,
@@ -47,19 +47,21 @@ def score_dataset(
     """Score every record of ``data`` with ``lm`` (a :class:`~tamis.models.LoadedModel`)."""
     start = time.perf_counter()
     template = resolve_template(template, lm.tokenizer)
+    text_scorers = [s for s in scorers if isinstance(s, TextScorer)]
+    scorers = [s for s in scorers if not isinstance(s, TextScorer)]
     passes = set().union(*(s.passes for s in scorers))
-    columns = [c for s in scorers for c in s.columns]
-    encoded, by_index = _encode_all(data, lm.tokenizer, template, max_tokens)
+    columns = [c for s in [*scorers, *text_scorers] for c in s.columns]
+    encoded, by_index = encode_dataset(data, lm.tokenizer, template, max_tokens)
     sequences: dict[str, Encoded] = {}  # cache key -> sequence to score; duplicates scored once
     keys: dict[int, dict[str, str]] = {}
     for index, cond in encoded.items():
         keys[index] = {}
         if "conditional" in passes:
-            keys[index]["conditional"] = _add(sequences, lm.sha256, cond)
+            keys[index]["conditional"] = add_sequence(sequences, lm.sha256, cond)
         if "unconditional" in passes:
             uncond = encode_unconditional(cond, lm.tokenizer, template)
-            keys[index]["unconditional"] = _add(sequences, lm.sha256, uncond)
-    nlls, stats = _run(lm, sequences, cache, batch_size, progress)
+            keys[index]["unconditional"] = add_sequence(sequences, lm.sha256, uncond)
+    nlls, stats = cached_nlls(lm, sequences, cache, batch_size, progress)
     for index, cond in encoded.items():
         t = TokenNLL(
             nlls.get(keys[index].get("conditional")),
@@ -69,6 +71,10 @@ def score_dataset(
         )
         for scorer in scorers:
             by_index[index].update(scorer.compute(t))
+    for scorer in text_scorers:
+        for column, values in scorer.compute_all(data.records).items():
+            for rec, value in zip(data.records, values, strict=True):
+                by_index[rec.index][column] = value
     rows = [by_index[i] for i in sorted(by_index)]
     for row in rows:
         for c in columns:
@@ -77,13 +83,17 @@ def score_dataset(
     return ScoreResult(rows, columns, template, stats)
 
 
-def _add(sequences: dict[str, Encoded], sha: str, e: Encoded) -> str:
+def add_sequence(sequences: dict[str, Encoded], sha: str, e: Encoded) -> str:
+    """Register ``e`` under its cache key for model ``sha``; return the key."""
     key = cache_key(sha, e)
     sequences.setdefault(key, e)
     return key
 
 
-def _encode_all(data: Dataset, tokenizer, template: str, max_tokens: int):
+def encode_dataset(data: Dataset, tokenizer, template: str, max_tokens: int):
+    """``({input index: Encoded}, {input index: row})``: every record encoded once; rows start
+    with ``index``, ``id``, ``status`` (``ok``, ``too_long`` or the bad-input reason), ``detail``
+    and ``truncated``. ``template`` must be resolved (``chat`` or ``alpaca``)."""
     # Keyed by input position: a caller may have filtered data.records, so positions can have gaps.
     rows: dict[int, dict[str, Any]] = {}
     encoded: dict[int, Encoded] = {}
@@ -105,7 +115,16 @@ def _row(index: int, rid: str | None, status: str, detail: str, truncated: bool 
     return {"index": index, "id": rid, "status": status, "detail": detail, "truncated": truncated}
 
 
-def _run(lm, sequences: dict[str, Encoded], cache: ScoreCache, batch_size: int, progress: bool):
+def cached_nlls(
+    lm,
+    sequences: dict[str, Encoded],
+    cache: ScoreCache,
+    batch_size: int,
+    progress: bool,
+    desc: str = "scoring",
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Per-token NLLs for every ``{cache key: sequence}``: from the cache, else from the runner
+    (written to the cache as batches finish). Returns the NLLs and counts/timings."""
     from tamis.runner import token_nlls
 
     nlls: dict[str, np.ndarray] = {}
@@ -122,7 +141,7 @@ def _run(lm, sequences: dict[str, Encoded], cache: ScoreCache, batch_size: int, 
     }
     if not todo:
         return nlls, stats
-    bar = _progress_bar(len(todo), progress)
+    bar = _progress_bar(len(todo), progress, desc)
     t0 = time.perf_counter()
 
     def on_batch(n: int, tokens: int) -> None:
@@ -146,12 +165,12 @@ def _run(lm, sequences: dict[str, Encoded], cache: ScoreCache, batch_size: int, 
     return nlls, stats
 
 
-def _progress_bar(total: int, enabled: bool):
+def _progress_bar(total: int, enabled: bool, desc: str):
     from tqdm.auto import tqdm
 
     return tqdm(
         total=total,
-        desc="scoring",
+        desc=desc,
         unit="seq",
         disable=not enabled,
         mininterval=1.0,

@@ -3,11 +3,13 @@
 Order of decisions, each recorded as the drop reason:
 
 1. records that were not scored keep their status as reason (``too_long``, ``bad_json``, ...);
-2. a missing or NaN value of the ``--by`` score: ``no_score``;
-3. thresholds on the ``--by`` score: ``below_min``, ``above_max``;
-4. ``ifd_above_limit``: IFD above ``--drop-ifd-above`` (1 by default when selecting by ``ifd``:
+2. ``--filter`` expressions such as ``repetition<=0.3``, in the order given: a record that fails
+   one is dropped with reason ``filter_<column>``;
+3. a missing or NaN value of the ``--by`` score: ``no_score``;
+4. thresholds on the ``--by`` score: ``below_min``, ``above_max``;
+5. ``ifd_above_limit``: IFD above ``--drop-ifd-above`` (1 by default when selecting by ``ifd``:
    the prompt does not help, so prompt and response likely do not belong together);
-5. ranking: the best ``keep`` records by ``--by`` in its better direction are kept, ties broken by
+6. ranking: the best ``keep`` records by ``--by`` in its better direction are kept, ties broken by
    id; the rest get ``ranked_out``. ``keep`` is a count, or a fraction of the *scored* records
    (rounded down), so thresholds can leave fewer than asked for, never more.
 
@@ -17,11 +19,56 @@ Deterministic, and independent of input order: the ranking key is (score, id).
 from __future__ import annotations
 
 import math
+import operator
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from tamis.errors import TamisError
 from tamis.scorers import DIRECTIONS
+
+ROW_FIELDS = ("index", "id", "status", "detail", "truncated")  # every row has them; not scores
+
+_OPS = {
+    "<=": operator.le,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    ">": operator.gt,
+}
+_FILTER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|!=|<|>)\s*(\S+)\s*$")
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Keep a record only when ``row[column] <op> value`` holds."""
+
+    column: str
+    op: str
+    value: float
+
+    def passes(self, value: float) -> bool:
+        return bool(_OPS[self.op](value, self.value))
+
+    def __str__(self) -> str:
+        return f"{self.column}{self.op}{self.value:g}"
+
+
+def parse_filter(text: str) -> Filter:
+    """``"repetition<=0.3"`` -> ``Filter("repetition", "<=", 0.3)``."""
+    match = _FILTER.match(text)
+    if match is None:
+        raise TamisError(
+            f"--filter '{text}': write COLUMN OP NUMBER, e.g. 'repetition<=0.3' "
+            f"(OP one of: {', '.join(_OPS)})"
+        )
+    column, op, raw = match.groups()
+    try:
+        value = float(raw)
+    except ValueError:
+        raise TamisError(f"--filter '{text}': '{raw}' is not a number") from None
+    return Filter(column, op, value)
 
 
 @dataclass(frozen=True)
@@ -34,6 +81,7 @@ class Selection:
     min: float | None = None
     max: float | None = None
     drop_ifd_above: float | None = None
+    filters: tuple[Filter, ...] = ()
 
     def resolved_direction(self) -> str:
         if self.direction is not None:
@@ -76,19 +124,31 @@ def parse_keep(text: str) -> int | float:
     return value
 
 
-def select(rows: list[dict[str, Any]], sel: Selection) -> list[Decision]:
-    """One :class:`Decision` per row, in row order. ``rows`` are :class:`ScoreResult` rows."""
-    if rows and sel.by not in rows[0]:
-        have = [c for c in rows[0] if c in DIRECTIONS]
+def check_columns(sel: Selection, columns: list[str]) -> None:
+    """Fail clearly when ``sel`` names a score that ``columns`` (the run's scores) lacks."""
+    have = ", ".join(columns)
+    if sel.by not in columns:
         raise TamisError(
-            f"--by {sel.by}: no such score in this run; choose one of: {', '.join(have)}"
-            " (or score it first with --scorer)"
+            f"--by {sel.by}: no such score in this run; choose one of: {have} "
+            "(or score it with --scorer)"
         )
-    limit = sel.ifd_limit()
-    if limit is not None and rows and "ifd" not in rows[0]:
+    missing = [f.column for f in sel.filters if f.column not in columns]
+    if missing:
+        raise TamisError(
+            f"--filter on {', '.join(missing)}: no such column in this run; choose "
+            f"from: {have} (or score it with --scorer)"
+        )
+    if sel.ifd_limit() is not None and "ifd" not in columns:
         raise TamisError(
             "--drop-ifd-above needs the ifd score; add --scorer ifd or pass --drop-ifd-above none"
         )
+
+
+def select(rows: list[dict[str, Any]], sel: Selection) -> list[Decision]:
+    """One :class:`Decision` per row, in row order. ``rows`` are :class:`ScoreResult` rows."""
+    if rows:
+        check_columns(sel, [c for c in rows[0] if c not in ROW_FIELDS])
+    limit = sel.ifd_limit()
     decisions: dict[int, Decision] = {}
     candidates = []
     n_scored = 0
@@ -130,6 +190,12 @@ def _count(keep: int | float | None, n_scored: int) -> int:
 def _filter(row: dict[str, Any], sel: Selection, ifd_limit: float | None) -> tuple[str, str]:
     if row["status"] != "ok":
         return row["status"], row.get("detail") or ""
+    for f in sel.filters:
+        got = row.get(f.column)
+        if got is None or (isinstance(got, float) and math.isnan(got)):
+            return f"filter_{f.column}", f"{f.column} has no value; --filter {f} needs one"
+        if not f.passes(got):
+            return f"filter_{f.column}", f"{f.column}={got:.6g} fails --filter {f}"
     value = row.get(sel.by)
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "no_score", f"{sel.by} could not be computed"

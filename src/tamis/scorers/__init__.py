@@ -1,33 +1,60 @@
-"""Scorers: one number (column) per record from the runner's per-token NLLs. They never drop.
+"""Scorers: one number (column) per record. They never drop.
 
-Each scorer says which direction is better; selection uses that as its default. Scores are
-computed from cached NLLs every time, so changing a scorer never needs a new forward pass.
+Model scorers compute from the runner's per-token NLLs; text scorers (the heuristics, no model)
+from the records' text. Each scorer says which direction is better; selection uses that as its
+default. Scores are computed from cached NLLs every time, so changing a scorer never needs a new
+forward pass.
 """
 
 from __future__ import annotations
 
 from tamis.errors import TamisError
-from tamis.scorers.base import Scorer, TokenNLL
+from tamis.scorers.base import Scorer, TextScorer, TokenNLL
+from tamis.scorers.dedup import DEDUP_SCORERS
+from tamis.scorers.heuristics import TEXT_SCORERS
 from tamis.scorers.ifd import IFD
 from tamis.scorers.likelihood import CE, CE_UNCOND, PPL, PPL_UNCOND
 from tamis.scorers.tokens import TOKENS
 
-SCORERS: dict[str, Scorer] = {s.name: s for s in (CE, PPL, CE_UNCOND, PPL_UNCOND, IFD, TOKENS)}
-DEFAULT_SCORERS = tuple(SCORERS)
+MODEL_SCORERS = (CE, PPL, CE_UNCOND, PPL_UNCOND, IFD, TOKENS)
+HEURISTIC_SCORERS = (*TEXT_SCORERS, *DEDUP_SCORERS)
+SCORERS: dict[str, Scorer | TextScorer] = {s.name: s for s in (*MODEL_SCORERS, *HEURISTIC_SCORERS)}
+DEFAULT_SCORERS = tuple(s.name for s in MODEL_SCORERS)
+# Names that stand for several scorers.
+GROUPS: dict[str, tuple[str, ...]] = {"heuristics": tuple(s.name for s in HEURISTIC_SCORERS)}
+
+# Scored by the job itself (tamis.lp fine-tunes the model), not by a Scorer.
+TRAINING_SCORERS = ("lp",)
 
 # Which way is better for every column any scorer writes: the selection default.
 DIRECTIONS: dict[str, str] = {c: s.better for s in SCORERS.values() for c in s.columns}
+# Learning percentage: low = learned late = hard, which Mekala et al. 2024 keep.
+DIRECTIONS.update({"lp": "lower", "lp_approx": "lower"})
 
 
-def get_scorers(names: list[str] | tuple[str, ...]) -> list[Scorer]:
-    """Look scorers up by name; an unknown name fails with the valid choices."""
+def get_scorers(names: list[str] | tuple[str, ...]) -> list[Scorer | TextScorer]:
+    """Look scorers up by name (``heuristics`` stands for all of them); an unknown name fails with
+    the valid choices."""
     out = []
     for name in names:
-        if name not in SCORERS:
-            raise TamisError(f"unknown scorer '{name}'; choose one of: {', '.join(SCORERS)}")
-        if SCORERS[name] not in out:
-            out.append(SCORERS[name])
+        if name not in SCORERS and name not in GROUPS:
+            choices = ", ".join([*SCORERS, *GROUPS, *TRAINING_SCORERS])
+            raise TamisError(f"unknown scorer '{name}'; choose one of: {choices}")
+        for member in GROUPS.get(name, (name,)):
+            if SCORERS[member] not in out:
+                out.append(SCORERS[member])
     return out
 
 
-__all__ = ["DEFAULT_SCORERS", "DIRECTIONS", "SCORERS", "Scorer", "TokenNLL", "get_scorers"]
+__all__ = [
+    "DEFAULT_SCORERS",
+    "DIRECTIONS",
+    "GROUPS",
+    "HEURISTIC_SCORERS",
+    "SCORERS",
+    "TRAINING_SCORERS",
+    "Scorer",
+    "TextScorer",
+    "TokenNLL",
+    "get_scorers",
+]

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from tamis.records import Record
 
 
 @dataclass(frozen=True)
@@ -34,3 +38,18 @@ class Scorer:
     better: str
     passes: frozenset[str]
     compute: Callable[[TokenNLL], dict[str, float]]
+
+
+@dataclass(frozen=True)
+class TextScorer:
+    """A scorer that needs no model, only the records' text.
+
+    ``compute_all(records)`` returns ``{column: [value per record]}`` for the whole dataset at once,
+    because some of these scores (duplicates, length outliers) are only defined against every
+    other record. ``better`` is ``"lower"`` or ``"higher"`` for all its columns.
+    """
+
+    name: str
+    columns: tuple[str, ...]
+    better: str
+    compute_all: Callable[[list[Record]], dict[str, list[float]]]

@@ -1,0 +1,106 @@
+"""Learning percentage end to end with the real bundled model: training really lowers the loss,
+and a run killed after its first epoch resumes to the same result as an uninterrupted one."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from conftest import DEMO
+
+from tamis.cli import main
+
+# Small and short so two epochs of full fine-tuning take seconds on two cores.
+ARGS = [
+    "--scorer",
+    "lp",
+    "--lp-epochs",
+    "2",
+    "--lp-batch-size",
+    "4",
+    "--lp-lr",
+    "1e-4",
+    "--max-tokens",
+    "96",
+    "--template",
+    "alpaca",
+    "-q",
+]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    with DEMO.open(encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    short = [r for r in rows if len(r["output"]) < 120 and not r["input"]][:8]
+    path = tmp_path_factory.mktemp("lp") / "data.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in short), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def clean_run(data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("lp-clean")
+    assert main(["score", str(data), "-o", str(out), *ARGS]) == 0
+    return out
+
+
+def test_lp_columns_and_training_lowers_perplexity(clean_run):
+    rows = pq.read_table(clean_run / "scores.parquet").to_pylist()
+    assert len(rows) == 8
+    for r in rows:
+        assert {"p0", "p1", "p2", "lp", "lp_approx"} <= r.keys()
+        assert r["lp"] == pytest.approx((r["p0"] - r["p1"]) / (r["p0"] - r["p2"]))
+        assert r["lp_approx"] == pytest.approx((r["p0"] - r["p1"]) / r["p0"])
+    # two epochs on the records themselves must fit them better on average
+    assert sum(r["p2"] for r in rows) < 0.8 * sum(r["p0"] for r in rows)
+    assert not list((clean_run / "lp").glob("*/checkpoint-*")), "checkpoints are removed on success"
+    manifest = json.loads((clean_run / "manifest.json").read_text())
+    assert manifest["score"]["config"]["train"]["epochs"] == 2
+
+
+def test_rerun_after_success_trains_nothing(data, clean_run):
+    started = time.monotonic()
+    assert main(["score", str(data), "-o", str(clean_run), *ARGS]) == 0
+    assert time.monotonic() - started < 30  # all P_e come from the cache; no epoch is retrained
+    manifest = json.loads((clean_run / "manifest.json").read_text())
+    assert manifest["score"]["computed"] == 0
+
+
+def epoch_checkpoint(out: Path) -> bool:
+    for state in out.glob("lp/*/checkpoint-*/trainer_state.json"):
+        try:
+            if json.loads(state.read_text())["epoch"] >= 1:
+                return True
+        except (OSError, ValueError):
+            pass  # being written
+    return False
+
+
+def test_killed_after_first_epoch_resumes_to_the_same_result(data, clean_run, tmp_path):
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "tamis", "score", str(data), "-o", str(out), *ARGS]
+    proc = subprocess.Popen(
+        cmd, env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 300
+    while not epoch_checkpoint(out) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before its first checkpoint could be seen"
+    time.sleep(0.5)  # let the checkpoint's files land
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "scores.parquet").exists()
+    resumed = subprocess.run(cmd, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    a = pq.read_table(out / "scores.parquet").to_pylist()
+    b = pq.read_table(clean_run / "scores.parquet").to_pylist()
+    assert [r["id"] for r in a] == [r["id"] for r in b]
+    for ra, rb in zip(a, b, strict=True):
+        for column in ("p0", "p1", "p2", "lp", "lp_approx"):
+            assert ra[column] == pytest.approx(rb[column], rel=1e-4, abs=1e-6), column
