@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tamis.transfer import add_parser as add_transfer_parser  # light: heavy deps are lazy
 
     add_transfer_parser(sub)
+    from tamis.predict_loss import add_parser as add_predict_loss_parser
+
+    add_predict_loss_parser(sub)
     return parser
 
 
@@ -164,6 +167,13 @@ def _score_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--fresh", action="store_true", help="discard the score cache and score again")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    p.add_argument(
+        "--clusters",
+        type=int,
+        default=None,
+        metavar="K",
+        help="k-means clusters for --scorer cluster (default: round(sqrt(records / 2)), 1-100)",
+    )
     lp = p.add_argument_group("learning percentage (--scorer lp)")
     lp.add_argument("--lp-epochs", type=int, default=3, help="fine-tuning epochs n (P0..Pn)")
     lp.add_argument("--lp-method", choices=METHODS, default="full", help="full or lora (peft)")
@@ -212,6 +222,12 @@ def _select_args(p: argparse.ArgumentParser) -> None:
         f"heuristic filters, {' '.join(DEFAULT_FILTERS)} (score them with --scorer heuristics)",
     )
     p.add_argument(
+        "--per-cluster",
+        action="store_true",
+        help="split the --keep budget over the clusters of --scorer cluster (in proportion to "
+        "their sizes) and rank within each, keeping the data's spread of tasks",
+    )
+    p.add_argument(
         "--drop-ifd-above",
         default=None,
         metavar="X",
@@ -241,7 +257,9 @@ def _selection(args: argparse.Namespace) -> Selection:
         else:
             exprs.append(f)
     filters = tuple(dict.fromkeys(parse_filter(f) for f in exprs))  # each once, first place kept
-    return Selection(args.by, keep, args.direction, args.min, args.max, limit, filters)
+    return Selection(
+        args.by, keep, args.direction, args.min, args.max, limit, filters, args.per_cluster
+    )
 
 
 def _score_config(args: argparse.Namespace):
@@ -268,6 +286,7 @@ def _score_config(args: argparse.Namespace):
             batch_size=args.lp_batch_size,
             seed=args.seed,
         ),
+        args.clusters,
     )
 
 

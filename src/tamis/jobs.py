@@ -23,6 +23,7 @@ from tamis.outputs import read_scores, write_scores, write_selection
 from tamis.readers import Dataset, read_dataset
 from tamis.score import DEFAULT_MAX_TOKENS
 from tamis.scorers import DEFAULT_SCORERS, get_scorers
+from tamis.scorers.cluster import cluster_scorer
 from tamis.select import Selection, select
 from tamis.train import TrainConfig
 
@@ -42,6 +43,7 @@ class ScoreConfig:
     cache: str | None = None  # default: OUT/cache/nll.sqlite
     fresh: bool = False
     train: TrainConfig = field(default_factory=TrainConfig)  # for --scorer lp
+    clusters: int | None = None  # for --scorer cluster; None: round(sqrt(n / 2))
 
     def columns(self) -> list[str]:
         """The score columns this configuration writes (checked before any long work)."""
@@ -65,7 +67,10 @@ def score_job(
     _check_options(cfg)
     cfg.columns()  # unknown scorer names fail here, before any loading
     cfg.train.check()
-    scorers = get_scorers([n for n in cfg.scorers if n != LP])
+    scorers = [
+        cluster_scorer(cfg.clusters, cfg.train.seed) if s.name == "cluster" else s
+        for s in get_scorers([n for n in cfg.scorers if n != LP])
+    ]
     data = read_dataset(data_path, cfg.format, cfg.skip_bad)
     lm = load_model(cfg.model, cfg.device)
     cache_path = Path(cfg.cache) if cfg.cache else out_dir / "cache" / "nll.sqlite"
@@ -160,6 +165,8 @@ def select_job(out_dir: str | Path, sel: Selection) -> dict:
 def _check_options(cfg: ScoreConfig) -> None:
     if cfg.batch_size < 1:
         raise TamisError(f"--batch-size {cfg.batch_size}: must be at least 1")
+    if cfg.clusters is not None and cfg.clusters < 1:
+        raise TamisError(f"--clusters {cfg.clusters}: must be at least 1")
     if cfg.max_tokens < 8:
         raise TamisError(f"--max-tokens {cfg.max_tokens}: must be at least 8")
 

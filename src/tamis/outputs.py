@@ -18,7 +18,7 @@ from typing import Any
 
 from tamis.files import atomic_open
 
-INT_COLUMNS = {"index", "prompt_tokens", "response_tokens"}
+INT_COLUMNS = {"index", "prompt_tokens", "response_tokens", "cluster"}
 TEXT_COLUMNS = {"id", "status", "detail"}
 
 

@@ -10,8 +10,11 @@ Order of decisions, each recorded as the drop reason:
 5. ``ifd_above_limit``: IFD above ``--drop-ifd-above`` (1 by default when selecting by ``ifd``:
    the prompt does not help, so prompt and response likely do not belong together);
 6. ranking: the best ``keep`` records by ``--by`` in its better direction are kept, ties broken by
-   id; the rest get ``ranked_out``. ``keep`` is a count, or a fraction of the *scored* records
-   (rounded down), so thresholds can leave fewer than asked for, never more.
+   id; the rest get ``ranked_out``. With ``--per-cluster`` the budget is split over the
+   ``cluster`` column's clusters in proportion to their sizes (:func:`cluster_quotas`) and the
+   ranking is done within each cluster (Mekala et al. 2024). ``keep`` is a count, or a fraction
+   of the *scored* records (rounded down), so thresholds can leave fewer than asked for, never
+   more.
 
 Deterministic, and independent of input order: the ranking key is (score, id).
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 import math
 import operator
 import re
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +86,7 @@ class Selection:
     max: float | None = None
     drop_ifd_above: float | None = None
     filters: tuple[Filter, ...] = ()
+    per_cluster: bool = False  # split the budget over the `cluster` column's clusters
 
     def resolved_direction(self) -> str:
         if self.direction is not None:
@@ -138,6 +143,8 @@ def check_columns(sel: Selection, columns: list[str]) -> None:
             f"--filter on {', '.join(missing)}: no such column in this run; choose "
             f"from: {have} (or score it with --scorer)"
         )
+    if sel.per_cluster and "cluster" not in columns:
+        raise TamisError("--per-cluster needs the cluster column; add --scorer cluster")
     if sel.ifd_limit() is not None and "ifd" not in columns:
         raise TamisError(
             "--drop-ifd-above needs the ifd score; add --scorer ifd or pass --drop-ifd-above none"
@@ -161,6 +168,41 @@ def select(rows: list[dict[str, Any]], sel: Selection) -> list[Decision]:
         else:
             candidates.append(row)
     k = _count(sel.keep, n_scored)
+    if not sel.per_cluster:
+        _rank(candidates, k, sel, decisions, "")
+        return [decisions[row["index"]] for row in rows]
+    quotas = cluster_quotas(Counter(r["cluster"] for r in rows if r["status"] == "ok"), k)
+    groups: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in candidates:
+        groups[row["cluster"]].append(row)
+    for cluster in sorted(groups):
+        _rank(groups[cluster], quotas[cluster], sel, decisions, f"in cluster {cluster}: ")
+    return [decisions[row["index"]] for row in rows]
+
+
+def cluster_quotas(sizes: dict[int, int], k: int) -> dict[int, int]:
+    """Split a budget of ``k`` over clusters in proportion to their sizes, exactly.
+
+    Largest-remainder method: each cluster gets ``floor(k * size / total)``, and the records left
+    over go one each to the clusters with the largest fractional parts (ties: lower cluster id).
+    The quotas add up to ``min(k, total)``.
+
+    >>> cluster_quotas({0: 5, 1: 3, 2: 2}, 5)
+    {0: 3, 1: 1, 2: 1}
+    """
+    total = sum(sizes.values())
+    k = min(k, total)
+    if total == 0:
+        return {c: 0 for c in sizes}
+    exact = {c: k * n / total for c, n in sizes.items()}
+    quotas = {c: math.floor(x) for c, x in exact.items()}
+    left = k - sum(quotas.values())
+    for c in sorted(sizes, key=lambda c: (-(exact[c] - quotas[c]), c))[:left]:
+        quotas[c] += 1
+    return dict(sorted(quotas.items()))
+
+
+def _rank(candidates: list[dict[str, Any]], k: int, sel: Selection, decisions: dict, where: str):
     lowest = sel.resolved_direction() == "lowest"
     sign = 1.0 if lowest else -1.0
     candidates.sort(key=lambda r: (sign * r[sel.by], str(r["id"])))
@@ -168,15 +210,14 @@ def select(rows: list[dict[str, Any]], sel: Selection) -> list[Decision]:
     for rank, row in enumerate(candidates):
         if rank < k:
             decisions[row["index"]] = Decision(row["index"], True)
-        else:
-            detail = (
-                f"{sel.by}={row[sel.by]:.6g}; kept the {'lowest' if lowest else 'highest'} {k} "
-                f"(cut at {sel.by}={cut:.6g})"
-                if cut is not None
-                else f"kept {k}"
-            )
-            decisions[row["index"]] = Decision(row["index"], False, "ranked_out", detail)
-    return [decisions[row["index"]] for row in rows]
+            continue
+        detail = (
+            f"{sel.by}={row[sel.by]:.6g}; {where}kept the {'lowest' if lowest else 'highest'} "
+            f"{k} (cut at {sel.by}={cut:.6g})"
+            if cut is not None
+            else f"{where}kept {k}"
+        )
+        decisions[row["index"]] = Decision(row["index"], False, "ranked_out", detail)
 
 
 def _count(keep: int | float | None, n_scored: int) -> int:

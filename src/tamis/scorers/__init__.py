@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from tamis.errors import TamisError
 from tamis.scorers.base import Scorer, TextScorer, TokenNLL
+from tamis.scorers.cluster import CLUSTER
 from tamis.scorers.dedup import DEDUP_SCORERS
 from tamis.scorers.heuristics import TEXT_SCORERS
 from tamis.scorers.ifd import IFD
@@ -18,7 +19,9 @@ from tamis.scorers.tokens import TOKENS
 
 MODEL_SCORERS = (CE, PPL, CE_UNCOND, PPL_UNCOND, IFD, TOKENS)
 HEURISTIC_SCORERS = (*TEXT_SCORERS, *DEDUP_SCORERS)
-SCORERS: dict[str, Scorer | TextScorer] = {s.name: s for s in (*MODEL_SCORERS, *HEURISTIC_SCORERS)}
+SCORERS: dict[str, Scorer | TextScorer] = {
+    s.name: s for s in (*MODEL_SCORERS, *HEURISTIC_SCORERS, CLUSTER)
+}
 DEFAULT_SCORERS = tuple(s.name for s in MODEL_SCORERS)
 # Names that stand for several scorers.
 GROUPS: dict[str, tuple[str, ...]] = {"heuristics": tuple(s.name for s in HEURISTIC_SCORERS)}
@@ -27,9 +30,14 @@ GROUPS: dict[str, tuple[str, ...]] = {"heuristics": tuple(s.name for s in HEURIS
 TRAINING_SCORERS = ("lp",)
 
 # Which way is better for every column any scorer writes: the selection default.
-DIRECTIONS: dict[str, str] = {c: s.better for s in SCORERS.values() for c in s.columns}
+# "none" marks columns that are not quality scores (cluster ids).
+DIRECTIONS: dict[str, str] = {
+    c: s.better for s in SCORERS.values() for c in s.columns if s.better != "none"
+}
 # Learning percentage: low = learned late = hard, which Mekala et al. 2024 keep.
 DIRECTIONS.update({"lp": "lower", "lp_approx": "lower"})
+# tamis predict-loss: the large model's ce, measured on a sample and predicted for every record.
+DIRECTIONS.update({"large_ce": "lower", "large_ce_pred": "lower"})
 
 
 def get_scorers(names: list[str] | tuple[str, ...]) -> list[Scorer | TextScorer]:

@@ -46,7 +46,8 @@ class TextScorer:
 
     ``compute_all(records)`` returns ``{column: [value per record]}`` for the whole dataset at once,
     because some of these scores (duplicates, length outliers) are only defined against every
-    other record. ``better`` is ``"lower"`` or ``"higher"`` for all its columns.
+    other record. ``better`` is ``"lower"`` or ``"higher"`` for all its columns, or ``"none"``
+    for columns that are not quality scores (cluster ids).
     """
 
     name: str
