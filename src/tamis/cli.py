@@ -12,7 +12,9 @@ import sys
 from pathlib import Path
 
 from tamis import __version__
+from tamis.ensemble import METHODS as COMBINE_METHODS
 from tamis.errors import TamisError
+from tamis.models import DEFAULT_MODEL
 from tamis.records import FORMATS
 from tamis.render import TEMPLATES
 from tamis.scorers import DEFAULT_SCORERS, DIRECTIONS, SCORERS
@@ -110,9 +112,17 @@ def _score_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--out", required=True, type=Path, metavar="DIR", help="output folder")
     p.add_argument(
         "--model",
-        default="smollm2-135m",
-        help="scorer model: a registered name (smollm2-135m, gemma3-270m), a local "
-        "Hugging Face folder, or a .gguf file",
+        action="append",
+        default=None,
+        help="scorer model: a registered name (smollm2-135m, the default; gemma3-270m), a local "
+        "Hugging Face folder, or a .gguf file; repeat it for an ensemble (see --combine)",
+    )
+    p.add_argument(
+        "--combine",
+        choices=COMBINE_METHODS,
+        default="rank-mean",
+        help="with several --model: how each score is combined into one column (per-model "
+        "columns SCORE__MODEL and SCORE_disagreement are written too)",
     )
     p.add_argument(
         "--format",
@@ -269,24 +279,26 @@ def _score_config(args: argparse.Namespace):
     if args.scorer:
         names = tuple(n.strip() for item in args.scorer for n in item.split(",") if n.strip())
     return ScoreConfig(
-        args.model,
-        args.format,
-        args.skip_bad,
-        args.template,
-        args.max_tokens,
-        args.batch_size,
-        names,
-        args.device,
-        args.cache,
-        args.fresh,
-        TrainConfig(
+        model=(args.model or [DEFAULT_MODEL])[0],
+        format=args.format,
+        skip_bad=args.skip_bad,
+        template=args.template,
+        max_tokens=args.max_tokens,
+        batch_size=args.batch_size,
+        scorers=names,
+        device=args.device,
+        cache=args.cache,
+        fresh=args.fresh,
+        train=TrainConfig(
             method=args.lp_method,
             epochs=args.lp_epochs,
             learning_rate=args.lp_lr,
             batch_size=args.lp_batch_size,
             seed=args.seed,
         ),
-        args.clusters,
+        ensemble=tuple(args.model or ()),
+        combine=args.combine,
+        clusters=args.clusters,
     )
 
 

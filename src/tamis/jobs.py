@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from tamis import __version__
+from tamis.ensemble import METHODS as COMBINE_METHODS
+from tamis.ensemble import merge_results, model_slug
 from tamis.errors import TamisError
 from tamis.files import file_sha256, write_json
 from tamis.models import DEFAULT_MODEL
 from tamis.outputs import read_scores, write_scores, write_selection
 from tamis.readers import Dataset, read_dataset
 from tamis.score import DEFAULT_MAX_TOKENS
-from tamis.scorers import DEFAULT_SCORERS, get_scorers
+from tamis.scorers import DEFAULT_SCORERS, TextScorer, get_scorers
 from tamis.scorers.cluster import cluster_scorer
 from tamis.select import Selection, select
 from tamis.train import TrainConfig
@@ -43,6 +45,8 @@ class ScoreConfig:
     cache: str | None = None  # default: OUT/cache/nll.sqlite
     fresh: bool = False
     train: TrainConfig = field(default_factory=TrainConfig)  # for --scorer lp
+    ensemble: tuple[str, ...] = ()  # several models: every score combined by `combine`
+    combine: str = "rank-mean"
     clusters: int | None = None  # for --scorer cluster; None: round(sqrt(n / 2))
 
     def columns(self) -> list[str]:
@@ -50,7 +54,13 @@ class ScoreConfig:
         from tamis.lp import lp_columns
 
         names = [n for n in self.scorers if n != LP]
-        cols = [c for s in get_scorers(names) for c in s.columns]
+        scorers = get_scorers(names)
+        cols = [c for s in scorers for c in s.columns]
+        if len(self.ensemble) > 1:
+            model_cols = [c for s in scorers if not isinstance(s, TextScorer) for c in s.columns]
+            slugs = [model_slug(m) for m in self.ensemble]
+            cols += [f"{c}_disagreement" for c in model_cols]
+            cols += [f"{c}__{slug}" for c in model_cols for slug in slugs]
         return cols + (lp_columns(self.train.epochs) if LP in self.scorers else [])
 
 
@@ -72,16 +82,34 @@ def score_job(
         for s in get_scorers([n for n in cfg.scorers if n != LP])
     ]
     data = read_dataset(data_path, cfg.format, cfg.skip_bad)
-    lm = load_model(cfg.model, cfg.device)
     cache_path = Path(cfg.cache) if cfg.cache else out_dir / "cache" / "nll.sqlite"
     if cfg.fresh and cache_path.exists():
         cache_path.unlink()
+    models = cfg.ensemble if len(cfg.ensemble) > 1 else (cfg.model,)
+    named, infos = [], []
     with ScoreCache(cache_path) as cache:
-        result = score_dataset(
-            data, lm, scorers, cache, cfg.template, cfg.max_tokens, cfg.batch_size, progress
-        )
-        if LP in cfg.scorers:
-            _add_lp(result, data, lm, cache, cfg, out_dir, progress)
+        for i, name in enumerate(models):
+            lm = load_model(name, cfg.device)
+            # Text scorers need no model: computed once, with the first.
+            these = scorers if i == 0 else [s for s in scorers if not isinstance(s, TextScorer)]
+            result = score_dataset(
+                data, lm, these, cache, cfg.template, cfg.max_tokens, cfg.batch_size, progress
+            )
+            if LP in cfg.scorers:
+                _add_lp(result, data, lm, cache, cfg, out_dir, progress)
+            named.append((lm.name, result))
+            infos.append(
+                {
+                    "name": lm.name,
+                    "source": str(lm.source),
+                    "sha256": lm.sha256,
+                    "device": lm.device,
+                    "template": result.template,
+                }
+            )
+    if len(named) > 1:
+        model_cols = [c for s in scorers if not isinstance(s, TextScorer) for c in s.columns]
+        result = merge_results(named, model_cols, cfg.combine)
     write_scores(out_dir / "scores.parquet", result.rows, result.columns)
     manifest = {
         "tamis_version": __version__,
@@ -91,12 +119,8 @@ def score_job(
             "format": data.format,
             "records": data.n_input,
         },
-        "model": {
-            "name": lm.name,
-            "source": str(lm.source),
-            "sha256": lm.sha256,
-            "device": lm.device,
-        },
+        "model": infos[0],
+        "models": infos,
         "score": {
             "config": {**asdict(cfg), "template": result.template},
             "columns": result.columns,
@@ -165,6 +189,14 @@ def select_job(out_dir: str | Path, sel: Selection) -> dict:
 def _check_options(cfg: ScoreConfig) -> None:
     if cfg.batch_size < 1:
         raise TamisError(f"--batch-size {cfg.batch_size}: must be at least 1")
+    if cfg.combine not in COMBINE_METHODS:
+        raise TamisError(
+            f"unknown --combine '{cfg.combine}'; choose one of: {', '.join(COMBINE_METHODS)}"
+        )
+    if len(cfg.ensemble) > 1 and LP in cfg.scorers:
+        raise TamisError("--scorer lp takes one model; run it per model, or drop the extra --model")
+    if len(set(cfg.ensemble)) != len(cfg.ensemble):
+        raise TamisError(f"--model given twice: {', '.join(cfg.ensemble)}; name each model once")
     if cfg.clusters is not None and cfg.clusters < 1:
         raise TamisError(f"--clusters {cfg.clusters}: must be at least 1")
     if cfg.max_tokens < 8:

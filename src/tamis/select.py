@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tamis.errors import TamisError
-from tamis.scorers import DIRECTIONS
+from tamis.scorers import direction_of
 
 ROW_FIELDS = ("index", "id", "status", "detail", "truncated")  # every row has them; not scores
 
@@ -91,7 +91,7 @@ class Selection:
     def resolved_direction(self) -> str:
         if self.direction is not None:
             return self.direction
-        return "lowest" if DIRECTIONS.get(self.by, "lower") == "lower" else "highest"
+        return "lowest" if (direction_of(self.by) or "lower") == "lower" else "highest"
 
     def ifd_limit(self) -> float | None:
         """The IFD limit in force: the given one, else 1.0 when selecting by ``ifd``."""

@@ -40,6 +40,18 @@ DIRECTIONS.update({"lp": "lower", "lp_approx": "lower"})
 DIRECTIONS.update({"large_ce": "lower", "large_ce_pred": "lower"})
 
 
+def direction_of(column: str) -> str | None:
+    """``lower``/``higher`` for a score column, including an ensemble's per-model columns
+    (``ppl__gemma3_270m`` is like ``ppl``) and disagreement columns (lower: models agree)."""
+    if column in DIRECTIONS:
+        return DIRECTIONS[column]
+    if "__" in column:
+        return DIRECTIONS.get(column.split("__", 1)[0])
+    if column.endswith("_disagreement"):
+        return "lower"
+    return None
+
+
 def get_scorers(names: list[str] | tuple[str, ...]) -> list[Scorer | TextScorer]:
     """Look scorers up by name (``heuristics`` stands for all of them); an unknown name fails with
     the valid choices."""
@@ -64,5 +76,6 @@ __all__ = [
     "Scorer",
     "TextScorer",
     "TokenNLL",
+    "direction_of",
     "get_scorers",
 ]
