@@ -5,6 +5,7 @@ For every score column of a tamis output folder scored on Alpaca records (ids = 
   score oriented so that its *better* direction predicts the label (0.5 = random);
 - the share of `cherry_ifd_top5pct` records (IFD top 5% by a LLaMA-7B model, Cherry LLM) found in
   the score's best 5% (random: 5%), and in its worst 5%.
+`ifd_le1` is IFD with Cherry's rule applied: records with IFD > 1 rank last.
 A seeded random score is reported alongside as the baseline; 95% intervals come from 1,000
 bootstrap resamples (seed 0).
 
@@ -61,6 +62,8 @@ def evaluate(out_dir: Path, labels: dict[str, dict]) -> list[dict]:
     cherry = np.array([labels[r["id"]]["cherry_ifd_top5pct"] for r in rows], dtype=float)
     columns = [c for c in table[0] if c not in NOT_SCORES]
     scores = {c: np.array([r[c] for r in rows], dtype=float) for c in columns}
+    if "ifd" in scores:  # Cherry's rule: IFD above 1 (prompt does not help) ranks last
+        scores["ifd_le1"] = np.where(scores["ifd"] <= 1, scores["ifd"], -np.inf)
     scores["random"] = np.random.default_rng(0).random(len(rows))
     results = []
     for name, values in scores.items():
