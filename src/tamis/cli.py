@@ -34,11 +34,8 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if (
-            action.default in (None, False)
-            or "default" in text
-            or action.default is argparse.SUPPRESS
-        ):
+        # `is`, not `in`: a default of 0 equals False and must still be shown.
+        if action.default is None or action.default is False or "default" in text:
             return text
         return super()._get_help_string(action)
 
