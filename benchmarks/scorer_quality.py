@@ -54,7 +54,7 @@ def bootstrap(fn, score, label, n=1000, seed=0):
 
 
 def evaluate(out_dir: Path, labels: dict[str, dict]) -> list[dict]:
-    from tamis.scorers import DIRECTIONS
+    from tamis.scorers import direction_of
 
     table = pq.read_table(out_dir / "scores.parquet").to_pylist()
     rows = [r for r in table if r["status"] == "ok" and r["id"] in labels]
@@ -67,13 +67,14 @@ def evaluate(out_dir: Path, labels: dict[str, dict]) -> list[dict]:
     scores["random"] = np.random.default_rng(0).random(len(rows))
     results = []
     for name, values in scores.items():
-        oriented = -values if DIRECTIONS.get(name) == "lower" else values
+        better = direction_of(name) or "higher"
+        oriented = -values if better == "lower" else values
         results.append(
             {
                 "folder": str(out_dir),
                 "score": name,
                 "n": len(rows),
-                "better": DIRECTIONS.get(name, "higher"),
+                "better": better,
                 "auroc_claude": auroc(oriented, claude),
                 "auroc_claude_ci95": bootstrap(auroc, oriented, claude),
                 "cherry_in_best5": best_share(oriented, cherry),

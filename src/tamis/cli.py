@@ -336,8 +336,9 @@ def _print_score_summary(manifest: dict, out: Path) -> None:
     s = manifest["score"]
     tps = s.get("tokens_per_s")
     speed = f", {tps:.0f} tokens/s" if tps else ""
+    models = " + ".join(m["name"] for m in manifest["models"])
     print(
-        f"scored {manifest['input']['records']} records with {manifest['model']['name']} "
+        f"scored {manifest['input']['records']} records with {models} "
         f"({s['computed']} sequences computed, {s['from_cache']} from cache{speed}) "
         f"-> {out / 'scores.parquet'}",
         file=sys.stderr,

@@ -8,6 +8,8 @@ forward pass.
 
 from __future__ import annotations
 
+import re
+
 from tamis.errors import TamisError
 from tamis.scorers.base import Scorer, TextScorer, TokenNLL
 from tamis.scorers.cluster import CLUSTER
@@ -41,10 +43,13 @@ DIRECTIONS.update({"large_ce": "lower", "large_ce_pred": "lower"})
 
 
 def direction_of(column: str) -> str | None:
-    """``lower``/``higher`` for a score column, including an ensemble's per-model columns
-    (``ppl__gemma3_270m`` is like ``ppl``) and disagreement columns (lower: models agree)."""
+    """``lower``/``higher`` for a score column, including learning percentage's ``p0..pN``, an
+    ensemble's per-model columns (``ppl__gemma3_270m`` is like ``ppl``) and disagreement columns
+    (lower: the models agree); None when unknown."""
     if column in DIRECTIONS:
         return DIRECTIONS[column]
+    if re.fullmatch(r"p\d+", column):  # learning percentage's perplexity after epoch e
+        return "lower"
     if "__" in column:
         return DIRECTIONS.get(column.split("__", 1)[0])
     if column.endswith("_disagreement"):
