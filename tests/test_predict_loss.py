@@ -42,10 +42,11 @@ def test_score_features_by_hand():
     ]
     x = score_features(rows)
     assert x.shape == (2, len(SCORE_FEATURES))
-    assert x[0].tolist() == pytest.approx([1.5, 2.5, 0.6, math.log(10), math.log(100)])
-    assert math.isnan(x[1, 0]) and x[1, 3:].tolist() == [0.0, 0.0]
-    with pytest.raises(ValueError, match="lacks ifd"):
-        score_features([{"ce": 1.0, "ce_uncond": 1.0, "prompt_tokens": 1, "response_tokens": 1}])
+    # ifd is not a feature (see the module docstring): the raw ratio is ignored
+    assert x[0].tolist() == pytest.approx([1.5, 2.5, math.log(10), math.log(100)])
+    assert math.isnan(x[1, 0]) and x[1, 2:].tolist() == [0.0, 0.0]
+    with pytest.raises(ValueError, match="lacks ce_uncond"):
+        score_features([{"ce": 1.0, "prompt_tokens": 1, "response_tokens": 1}])
 
 
 def test_feature_matrix_appends_the_embedding():
