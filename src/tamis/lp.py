@@ -19,7 +19,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from tamis.cache import ScoreCache
+from tamis.cache import ScoreCache, cache_key
 from tamis.maths import learning_percentage, learning_percentage_approx, perplexity
 from tamis.models import LoadedModel
 from tamis.render import Encoded
@@ -46,7 +46,7 @@ def learning_percentage_scores(
     cfg.check()
     order = sorted(encoded)
     data_digest = hashlib.sha256(
-        "".join(add_sequence({}, "", encoded[i]) for i in order).encode()
+        "".join(cache_key("", encoded[i]) for i in order).encode()
     ).hexdigest()[:16]
     run_dir = Path(work_dir) / f"lp-{cfg.digest()}-{data_digest}"
     perplexities: dict[int, dict[int, float]] = {}
@@ -65,7 +65,7 @@ def learning_percentage_scores(
     score_epoch(0, lm.model)
     # Epochs an earlier run finished are complete in the cache; only the rest need training.
     for epoch in range(1, cfg.epochs + 1):
-        hits = {i: cache.get(add_sequence({}, epoch_sha(epoch), encoded[i])) for i in order}
+        hits = {i: cache.get(cache_key(epoch_sha(epoch), encoded[i])) for i in order}
         if all(v is not None for v in hits.values()):
             perplexities[epoch] = {i: perplexity(v) for i, v in hits.items()}
     if any(e not in perplexities for e in range(1, cfg.epochs + 1)):
