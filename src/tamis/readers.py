@@ -95,8 +95,7 @@ def read_dataset(path: str | Path, fmt: str | None = None, skip_bad: bool = Fals
 
 
 def _duplicate(record: Record, where: str, first: str) -> BadRecord:
-    rid = record.raw.get("id")
-    if rid is None or (isinstance(rid, str) and not rid.strip()):  # the id is a content hash
+    if record.hashed_id:
         return BadRecord(
             where,
             "duplicate_id",

@@ -61,6 +61,7 @@ class Record:
     where: str = ""
     alpaca_fields: tuple[str, str] | None = None
     index: int = -1  # position in the input file, 0-based
+    hashed_id: bool = False  # the id is a hash of the content (the record has no id of its own)
 
 
 def content_id(
@@ -126,7 +127,8 @@ def to_record(obj: Any, fmt: str, where: str) -> Record:
             where, "empty_response", "the response is empty", "remove the record or use --skip-bad"
         )
     rid = obj.get("id")
-    if rid is None or (isinstance(rid, str) and not rid.strip()):
+    hashed = rid is None or (isinstance(rid, str) and not rid.strip())
+    if hashed:
         rid = content_id(prompt, response, alpaca)
     elif isinstance(rid, bool) or not isinstance(rid, (str, int)):
         raise BadRecord(
@@ -135,7 +137,7 @@ def to_record(obj: Any, fmt: str, where: str) -> Record:
             f"field 'id' must be a string or integer, got {type(rid).__name__}",
             "fix the id or drop the field so tamis hashes the content",
         )
-    return Record(str(rid), prompt, response, obj, where, alpaca)
+    return Record(str(rid), prompt, response, obj, where, alpaca, hashed_id=hashed)
 
 
 def _text(obj: dict[str, Any], key: str, where: str, required: bool = True) -> str:
