@@ -96,7 +96,7 @@ def score_job(
                 data, lm, these, cache, cfg.template, cfg.max_tokens, cfg.batch_size, progress
             )
             if LP in cfg.scorers:
-                _add_lp(result, data, lm, cache, cfg, out_dir, progress)
+                _add_lp(result, lm, cache, cfg, out_dir, progress)
             named.append((lm.name, result))
             infos.append({**model_info(lm), "template": result.template})
     if len(named) > 1:
@@ -146,13 +146,11 @@ def score_section(cfg, result, columns: list[str]) -> dict[str, Any]:
     }
 
 
-def _add_lp(result, data, lm, cache, cfg: ScoreConfig, out_dir: Path, progress: bool) -> None:
+def _add_lp(result, lm, cache, cfg: ScoreConfig, out_dir: Path, progress: bool) -> None:
     from tamis.lp import learning_percentage_scores, lp_columns
-    from tamis.score import encode_dataset
 
-    encoded, _ = encode_dataset(data, lm.tokenizer, result.template, cfg.max_tokens)
     values = learning_percentage_scores(
-        lm, encoded, cache, cfg.train, out_dir / "lp", cfg.batch_size, progress
+        lm, result.encoded, cache, cfg.train, out_dir / "lp", cfg.batch_size, progress
     )
     for row in result.rows:
         row.update(values.get(row["index"], dict.fromkeys(lp_columns(cfg.train.epochs))))

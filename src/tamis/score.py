@@ -32,6 +32,8 @@ class ScoreResult:
     columns: list[str]
     template: str
     stats: dict[str, Any] = field(default_factory=dict)
+    # {input index: encoding} of the scored records, for steps that train on them (LP)
+    encoded: dict[int, Encoded] = field(default_factory=dict, repr=False)
 
 
 def score_dataset(
@@ -80,7 +82,7 @@ def score_dataset(
         for c in columns:
             row.setdefault(c, None)
     stats["wall_s"] = time.perf_counter() - start
-    return ScoreResult(rows, columns, template, stats)
+    return ScoreResult(rows, columns, template, stats, encoded)
 
 
 def add_sequence(sequences: dict[str, Encoded], sha: str, e: Encoded) -> str:
