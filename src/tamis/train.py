@@ -41,6 +41,9 @@ class TrainConfig:
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.0
+    # Batches of records of similar length (shuffled megabatches, HF LengthGroupedSampler):
+    # far less padding than uniform random batches when lengths vary as they do in Alpaca.
+    group_by_length: bool = True
 
     def check(self) -> None:
         if self.method not in METHODS:
@@ -161,6 +164,7 @@ def _trainer(model, tokenizer, encoded, cfg: TrainConfig, out_dir: Path, progres
         max_grad_norm=cfg.max_grad_norm,
         seed=cfg.seed,
         data_seed=cfg.seed,
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
         save_strategy="epoch",
         save_total_limit=1,
         logging_steps=1,
