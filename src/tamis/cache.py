@@ -36,7 +36,12 @@ def cache_key(model_sha256: str, encoded: Encoded) -> str:
 
 
 class ScoreCache:
-    """``get``/``put`` per-token NLL arrays by key; call ``flush`` (or ``close``) to commit."""
+    """``get``/``put`` per-token NLL arrays by key; call ``flush`` (or ``close``) to commit.
+
+    Other steps keep their arrays here too under their own keys (generated token ids as int64,
+    judges' next-token probabilities): the caller passes the same ``dtype`` to ``get`` and
+    ``put``.
+    """
 
     def __init__(self, path: str | Path, flush_every: int = 256, flush_seconds: float = 5.0):
         self.path = Path(path)
@@ -57,9 +62,9 @@ class ScoreCache:
         self.flush_every = flush_every
         self.flush_seconds = flush_seconds
 
-    def get(self, key: str) -> np.ndarray | None:
+    def get(self, key: str, dtype=np.float32) -> np.ndarray | None:
         if key in self._pending:
-            return np.frombuffer(self._pending[key][0], dtype=np.float32).copy()
+            return np.frombuffer(self._pending[key][0], dtype=dtype).copy()
         try:
             row = self._db.execute("SELECT nll, sha FROM nll WHERE key = ?", (key,)).fetchone()
         except sqlite3.DatabaseError as e:
@@ -69,10 +74,10 @@ class ScoreCache:
         blob, sha = row
         if hashlib.sha256(blob).hexdigest()[:16] != sha:
             return None  # a damaged entry: recomputed, and replaced at the next flush
-        return np.frombuffer(blob, dtype=np.float32).copy()
+        return np.frombuffer(blob, dtype=dtype).copy()
 
-    def put(self, key: str, nll: np.ndarray) -> None:
-        blob = np.asarray(nll, dtype=np.float32).tobytes()
+    def put(self, key: str, nll: np.ndarray, dtype=np.float32) -> None:
+        blob = np.asarray(nll, dtype=dtype).tobytes()
         self._pending[key] = (blob, hashlib.sha256(blob).hexdigest()[:16])
         if (
             len(self._pending) >= self.flush_every

@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tamis.predict_loss import add_parser as add_predict_loss_parser
 
     add_predict_loss_parser(sub)
+    from tamis.clear_job import add_parser as add_clear_parser
+
+    add_clear_parser(sub)
     return parser
 
 
@@ -142,7 +145,8 @@ def _score_args(p: argparse.ArgumentParser) -> None:
         help=f"score(s) to compute, repeatable or comma-separated: model scores "
         f"{', '.join(DEFAULT_SCORERS)} (the default: all of these); text heuristics "
         f"{', '.join(n for n in SCORERS if n not in DEFAULT_SCORERS)} ('heuristics' for all); "
-        "'lp' for learning percentage (fine-tunes a copy of the model, see --lp-*)",
+        "'lp' for learning percentage (fine-tunes a copy of the model, see --lp-*); 'rating' for "
+        "the model's 1-5 judgement of each record (expected rating from the digit probabilities)",
     )
     p.add_argument(
         "--max-tokens",

@@ -24,7 +24,7 @@ from tamis.models import DEFAULT_MODEL
 from tamis.outputs import read_scores, write_scores, write_selection
 from tamis.readers import Dataset, read_dataset
 from tamis.score import DEFAULT_MAX_TOKENS
-from tamis.scorers import DEFAULT_SCORERS, TextScorer, get_scorers
+from tamis.scorers import DEFAULT_SCORERS, JUDGE_SCORERS, TextScorer, get_scorers
 from tamis.scorers.cluster import cluster_scorer
 from tamis.select import Selection, select
 from tamis.train import TrainConfig
@@ -53,7 +53,7 @@ class ScoreConfig:
         """The score columns this configuration writes (checked before any long work)."""
         from tamis.lp import lp_columns
 
-        names = [n for n in self.scorers if n != LP]
+        names = [n for n in self.scorers if n != LP and n not in JUDGE_SCORERS]
         scorers = get_scorers(names)
         cols = [c for s in scorers for c in s.columns]
         if len(self.ensemble) > 1:
@@ -61,6 +61,7 @@ class ScoreConfig:
             slugs = [model_slug(m) for m in self.ensemble]
             cols += [f"{c}_disagreement" for c in model_cols]
             cols += [f"{c}__{slug}" for c in model_cols for slug in slugs]
+        cols += [c for n in JUDGE_SCORERS if n in self.scorers for c in JUDGE_SCORERS[n]]
         return cols + (lp_columns(self.train.epochs) if LP in self.scorers else [])
 
 
@@ -79,7 +80,7 @@ def score_job(
     cfg.train.check()
     scorers = [
         cluster_scorer(cfg.clusters, cfg.train.seed) if s.name == "cluster" else s
-        for s in get_scorers([n for n in cfg.scorers if n != LP])
+        for s in get_scorers([n for n in cfg.scorers if n != LP and n not in JUDGE_SCORERS])
     ]
     data = read_dataset(data_path, cfg.format, cfg.skip_bad)
     cache_path = Path(cfg.cache) if cfg.cache else out_dir / "cache" / "nll.sqlite"
@@ -95,6 +96,8 @@ def score_job(
             result = score_dataset(
                 data, lm, these, cache, cfg.template, cfg.max_tokens, cfg.batch_size, progress
             )
+            if "rating" in cfg.scorers:
+                _add_rating(result, lm, data, cache, cfg.batch_size, progress)
             if LP in cfg.scorers:
                 _add_lp(result, lm, cache, cfg, out_dir, progress)
             named.append((lm.name, result))
@@ -144,6 +147,21 @@ def score_section(cfg, result, columns: list[str]) -> dict[str, Any]:
         "truncated": sum(bool(r["truncated"]) for r in result.rows),
         **result.stats,
     }
+
+
+def _add_rating(result, lm, data: Dataset, cache, batch_size: int, progress: bool) -> None:
+    from tamis.clear import _bar
+    from tamis.judge import rating
+
+    records = [r for r in data.records if r.index in result.encoded]
+    bar = _bar(len(records), progress, "rating")
+    values = rating(lm, records, cache, batch_size, bar.update)
+    bar.close()
+    by_index = {r.index: v for r, v in zip(records, values, strict=True)}
+    for row in result.rows:
+        score, mass = by_index.get(row["index"], (None, None))
+        row.update(rating=score, rating_mass=mass)
+    result.columns.extend(JUDGE_SCORERS["rating"])
 
 
 def _add_lp(result, lm, cache, cfg: ScoreConfig, out_dir: Path, progress: bool) -> None:
@@ -204,6 +222,10 @@ def _check_options(cfg: ScoreConfig) -> None:
         )
     if len(cfg.ensemble) > 1 and LP in cfg.scorers:
         raise TamisError("--scorer lp takes one model; run it per model, or drop the extra --model")
+    if len(cfg.ensemble) > 1 and "rating" in cfg.scorers:
+        raise TamisError(
+            "--scorer rating takes one judge model; run it per model, or drop the extra --model"
+        )
     if len(set(cfg.ensemble)) != len(cfg.ensemble):
         raise TamisError(f"--model given twice: {', '.join(cfg.ensemble)}; name each model once")
     if cfg.clusters is not None and cfg.clusters < 1:

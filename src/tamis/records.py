@@ -241,3 +241,21 @@ _PARSERS = {
     "sharegpt": _parse_sharegpt,
     "messages": _parse_messages,
 }
+
+
+def with_response(record: Record, fmt: str, response: str) -> dict[str, Any]:
+    """A copy of ``record.raw`` with the scored response replaced by ``response`` (for CLEAR's
+    corrections): the same field the reader took it from, every other field untouched."""
+    import copy
+
+    obj = copy.deepcopy(record.raw)
+    if fmt == "alpaca":
+        obj[_first_key(obj, ("output", "response"))] = response
+    elif fmt == "prompt-response":
+        obj[_first_key(obj, ("response", "completion"))] = response
+    else:
+        turns, key = (
+            (obj["conversations"], "value") if fmt == "sharegpt" else (obj["messages"], "content")
+        )
+        turns[-1][key] = response
+    return obj

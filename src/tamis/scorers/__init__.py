@@ -30,6 +30,9 @@ GROUPS: dict[str, tuple[str, ...]] = {"heuristics": tuple(s.name for s in HEURIS
 
 # Scored by the job itself (tamis.lp fine-tunes the model), not by a Scorer.
 TRAINING_SCORERS = ("lp",)
+# Scored by the job with the model as a judge (tamis.judge): the expected 1-5 rating and the
+# probability mass the model put on the digits at all.
+JUDGE_SCORERS = {"rating": ("rating", "rating_mass")}
 
 # Which way is better for every column any scorer writes: the selection default.
 # "none" marks columns that are not quality scores (cluster ids).
@@ -40,6 +43,20 @@ DIRECTIONS: dict[str, str] = {
 DIRECTIONS.update({"lp": "lower", "lp_approx": "lower"})
 # tamis predict-loss: the large model's ce, measured on a sample and predicted for every record.
 DIRECTIONS.update({"large_ce": "lower", "large_ce_pred": "lower"})
+# The judge's rating and tamis clear's confidence and its parts: higher = better.
+DIRECTIONS.update(
+    dict.fromkeys(
+        (
+            "rating",
+            "confidence",
+            "consistency",
+            "consistency_semantic",
+            "consistency_lexical",
+            "reflection",
+        ),
+        "higher",
+    )
+)
 
 
 def direction_of(column: str) -> str | None:
@@ -63,7 +80,7 @@ def get_scorers(names: list[str] | tuple[str, ...]) -> list[Scorer | TextScorer]
     out = []
     for name in names:
         if name not in SCORERS and name not in GROUPS:
-            choices = ", ".join([*SCORERS, *GROUPS, *TRAINING_SCORERS])
+            choices = ", ".join([*SCORERS, *GROUPS, *TRAINING_SCORERS, *JUDGE_SCORERS])
             raise TamisError(f"unknown scorer '{name}'; choose one of: {choices}")
         for member in GROUPS.get(name, (name,)):
             if SCORERS[member] not in out:
@@ -76,6 +93,7 @@ __all__ = [
     "DIRECTIONS",
     "GROUPS",
     "HEURISTIC_SCORERS",
+    "JUDGE_SCORERS",
     "SCORERS",
     "TRAINING_SCORERS",
     "Scorer",
