@@ -53,11 +53,15 @@ def bootstrap(fn, score, label, n=1000, seed=0):
     return float(np.percentile(vals, 2.5)), float(np.percentile(vals, 97.5))
 
 
-def evaluate(out_dir: Path, labels: dict[str, dict]) -> list[dict]:
+def evaluate(
+    out_dir: Path, labels: dict[str, dict], exclude: frozenset = frozenset()
+) -> list[dict]:
     from tamis.scorers import direction_of
 
     table = pq.read_table(out_dir / "scores.parquet").to_pylist()
-    rows = [r for r in table if r["status"] == "ok" and r["id"] in labels]
+    rows = [
+        r for r in table if r["status"] == "ok" and r["id"] in labels and r["id"] not in exclude
+    ]
     claude = np.array([labels[r["id"]]["alpagasus_claude_acc_ge4.5"] for r in rows], dtype=float)
     cherry = np.array([labels[r["id"]]["cherry_ifd_top5pct"] for r in rows], dtype=float)
     columns = [c for c in table[0] if c not in NOT_SCORES]
@@ -89,10 +93,22 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="+", type=Path)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--clean-only",
+        type=Path,
+        default=None,
+        metavar="LABELS",
+        help="labels.jsonl of benchmarks/noise.py: leave out the records it corrupted (their "
+        "responses are no longer the ones the AlpaGasus labels judged)",
+    )
     args = parser.parse_args(argv)
     with LABELS.open() as f:
         labels = {str(row["id"]): row for row in map(json.loads, f)}
-    results = [r for folder in args.folders for r in evaluate(folder, labels)]
+    exclude = frozenset()
+    if args.clean_only:
+        with args.clean_only.open() as f:
+            exclude = frozenset(str(r["id"]) for r in map(json.loads, f) if r["kind"] is not None)
+    results = [r for folder in args.folders for r in evaluate(folder, labels, exclude)]
     print(
         f"{'folder':<28} {'score':<16} {'n':>5} {'AUROC claude':>13} {'95% CI':>15} "
         f"{'cherry best5%':>14} {'worst5%':>8}"

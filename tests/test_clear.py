@@ -204,7 +204,7 @@ def read_jsonl(path):
         return [json.loads(line) for line in f]
 
 
-def test_clear_command_writes_every_output_and_counts_add_up(tmp_path, write_jsonl):
+def test_clear_command_writes_every_output_and_counts_add_up(tmp_path, write_jsonl, capsys):
     with DEMO.open(encoding="utf-8") as f:
         rows = [json.loads(line) for line in f][:8]
     rows.append({"instruction": "Say hi.", "output": ""})  # bad: empty response
@@ -242,3 +242,5 @@ def test_clear_command_writes_every_output_and_counts_add_up(tmp_path, write_jso
     assert {p.name: p.read_bytes() for p in out.glob("*.jsonl")} == before
     again = json.loads((out / "manifest.json").read_text())
     assert again["counts"] == counts
+    assert main(["select", str(out), "--keep", "2", "--by", "confidence"]) == 2
+    assert "written by tamis clear" in capsys.readouterr().err

@@ -242,9 +242,15 @@ def _load_manifest(out_dir: Path) -> dict:
             f"run 'tamis score DATA -o {out_dir}' first"
         )
     try:
-        return json.loads(path.read_text())
+        manifest = json.loads(path.read_text())
     except ValueError as e:
         raise TamisError(f"{path}: not valid JSON ({e}); re-run tamis score") from None
+    if "clear" in manifest:
+        raise TamisError(
+            f"{out_dir} was written by tamis clear; to keep another share, re-run tamis clear "
+            "with a new --keep or --threshold (the samples and judgements come from its cache)"
+        )
+    return manifest
 
 
 def _reread_input(manifest: dict) -> Dataset:
