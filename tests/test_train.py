@@ -1,16 +1,26 @@
-"""The training module: collation, configuration checks, and a real LoRA epoch."""
+"""The training module and tamis train, on the real bundled model: collation, masking,
+configuration checks, LoRA, prompt tuning, checkpoints and resume after a kill."""
 
 import copy
+import json
+import signal
+import subprocess
+import sys
+import time
 
+import numpy as np
 import pytest
 import torch
 from conftest import DEMO
+from safetensors.torch import load_file
 
+from tamis.cli import main
 from tamis.errors import TamisError
+from tamis.models import load_model
 from tamis.readers import read_dataset
 from tamis.render import IGNORE, encode
 from tamis.runner import token_nlls
-from tamis.train import Collator, TrainConfig, prepare_model, train_by_epoch
+from tamis.train import Collator, TrainConfig, prepare_model, train_by_epoch, train_model
 
 
 def test_collator_pads_ids_labels_and_mask():
@@ -28,7 +38,11 @@ def test_collator_pads_ids_labels_and_mask():
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("method", "qlora", "unknown training method 'qlora'; choose one of: full, lora"),
+        (
+            "method",
+            "qlora",
+            "unknown training method .qlora.; choose one of: full, lora, prompt-tuning",
+        ),
         ("epochs", 0, "epochs must be at least 1"),
         ("learning_rate", 0.0, "learning rate must be positive"),
     ],
@@ -66,3 +80,107 @@ def test_a_lora_epoch_lowers_the_loss_and_checkpoints_only_adapters(lm, tmp_path
     assert (checkpoint / "adapter_model.safetensors").is_file()
     assert not (checkpoint / "model.safetensors").exists()
     assert torch.equal(lm.model.get_output_embeddings().weight, base_weight)  # base untouched
+
+
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory):
+    with DEMO.open(encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    rows = [r for r in rows if len(r["output"]) < 200 and not r["input"]][:8]
+    path = tmp_path_factory.mktemp("train") / "data.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+TRAIN = ["--model", "smollm2-135m", "--batch-size", "4", "--max-tokens", "256", "-q"]
+
+
+def test_the_loss_is_on_response_tokens_only(lm, small_data):
+    data = read_dataset(small_data)
+    encoded = [encode(r, lm.tokenizer, "chat", 256) for r in data.records[:4]]
+    batch = Collator(lm.tokenizer.pad_token_id)(
+        [{"input_ids": list(e.input_ids), "labels": e.labels} for e in encoded]
+    )
+    assert all((batch["labels"][i, : e.n_prompt] == IGNORE).all() for i, e in enumerate(encoded))
+    with torch.no_grad():
+        loss = float(lm.model(**batch).loss)
+    nlls = dict(token_nlls(lm, encoded, batch_size=4))
+    response_mean = float(np.concatenate([nlls[i] for i in range(4)]).mean())
+    assert loss == pytest.approx(response_mean, rel=1e-4)
+
+
+def test_train_lora_lowers_the_loss_and_saves_a_model_tamis_and_transformers_load(
+    lm, small_data, tmp_path
+):
+    from transformers import AutoModelForCausalLM
+
+    out = tmp_path / "lora"
+    args = ["train", str(small_data), "-o", str(out), "--epochs", "2", "--lr", "2e-3", *TRAIN]
+    assert main(args) == 0
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in log] == [1, 2, 3, 4]
+    assert all(row["tokens"] > 0 and row["tokens_per_s"] > 0 for row in log)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["train"]["records_trained"] == 8 and manifest["train"]["steps"] == 4
+    assert (out / "adapter" / "adapter_model.safetensors").is_file()
+    trained = load_model(str(out / "model"))
+    encoded = [encode(r, lm.tokenizer, "chat", 256) for r in read_dataset(small_data).records]
+    assert mean_nll(trained, encoded) < 0.9 * mean_nll(lm, encoded)
+    assert AutoModelForCausalLM.from_pretrained(out / "model", use_safetensors=True) is not None
+
+
+def test_existing_checkpoints_need_resume_or_fresh(small_data, tmp_path, capsys):
+    out = tmp_path / "o"
+    (out / "checkpoints" / "checkpoint-1").mkdir(parents=True)
+    assert main(["train", str(small_data), "-o", str(out), *TRAIN]) == 2
+    assert "pass --resume to continue it or --fresh" in capsys.readouterr().err
+
+
+def test_prompt_tuning_trains_only_the_soft_prompt(lm, small_data, tmp_path):
+    data = read_dataset(small_data)
+    encoded = [encode(r, lm.tokenizer, "chat", 256) for r in data.records]
+    cfg = TrainConfig(
+        method="prompt-tuning", epochs=3, learning_rate=0.1, batch_size=8, warmup_ratio=0.0
+    )
+    model = prepare_model(copy.deepcopy(lm.model), cfg)
+    before = {k: v.clone() for k, v in model.named_parameters()}
+    trainable = {k for k, v in model.named_parameters() if v.requires_grad}
+    assert trainable and all("prompt_encoder" in k for k in trainable)
+    model.train()
+    train_model(
+        model, lm.tokenizer, encoded, cfg, tmp_path / "ck", tmp_path / "log.jsonl", False, False
+    )
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["loss"] < log[0]["loss"]
+    for name, value in model.named_parameters():
+        assert torch.equal(value, before[name]) == (name not in trainable), name
+
+
+def adapter_weights(folder):
+    return load_file(folder / "adapter" / "adapter_model.safetensors")
+
+
+def test_a_killed_train_resumes_to_the_same_weights(small_data, tmp_path):
+    base = [sys.executable, "-m", "tamis", "train", str(small_data), *TRAIN]
+    base += ["--epochs", "3", "--lr", "1e-3", "--save-steps", "1"]
+    clean = tmp_path / "clean"
+    subprocess.run([*base, "-o", str(clean)], check=True, capture_output=True)
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([*base, "-o", str(out)], stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline:
+        if (out / "checkpoints" / "checkpoint-3" / "trainer_state.json").is_file():
+            break
+        time.sleep(0.1)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "model").exists()
+    resumed = subprocess.run([*base, "-o", str(out), "--resume"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = adapter_weights(clean), adapter_weights(out)
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-7)
+    steps = [json.loads(x)["step"] for x in (out / "train_log.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 7))  # 8 records / batch 4 x 3 epochs, each step logged once

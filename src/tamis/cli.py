@@ -19,7 +19,7 @@ from tamis.records import FORMATS
 from tamis.render import TEMPLATES
 from tamis.scorers import DEFAULT_SCORERS, DIRECTIONS, SCORERS
 from tamis.select import Selection, check_columns, parse_filter, parse_keep
-from tamis.train import METHODS, TrainConfig
+from tamis.train import LP_METHODS, TrainConfig
 
 EPILOG = """examples:
   tamis run data.jsonl -o out/ --keep 0.5               keep the 50% with the lowest ppl
@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tamis.clear_job import add_parser as add_clear_parser
 
     add_clear_parser(sub)
+    from tamis.train_job import add_parser as add_train_parser
+
+    add_train_parser(sub)
     return parser
 
 
@@ -187,7 +190,7 @@ def _score_args(p: argparse.ArgumentParser) -> None:
     )
     lp = p.add_argument_group("learning percentage (--scorer lp)")
     lp.add_argument("--lp-epochs", type=int, default=3, help="fine-tuning epochs n (P0..Pn)")
-    lp.add_argument("--lp-method", choices=METHODS, default="full", help="full or lora (peft)")
+    lp.add_argument("--lp-method", choices=LP_METHODS, default="full", help="full or lora (peft)")
     lp.add_argument("--lp-lr", type=float, default=2e-5, help="learning rate")
     lp.add_argument("--lp-batch-size", type=int, default=8, help="training batch size")
     lp.add_argument("--seed", type=int, default=0, help="training seed (data order, init)")

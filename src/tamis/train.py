@@ -22,7 +22,13 @@ from typing import Any
 from tamis.errors import TamisError
 from tamis.render import IGNORE, Encoded
 
-METHODS = ("full", "lora")
+METHODS = ("full", "lora", "prompt-tuning")
+# Learning percentage scores the trained model with the runner, which reads the decoder directly:
+# a soft prompt (prompt tuning) lives outside it, so LP takes full or LoRA only.
+LP_METHODS = ("full", "lora")
+# Fields added after runs were already keyed by digest(): left out of the digest while they hold
+# their default, so earlier checkpoints and cache entries stay valid.
+_LATER_FIELDS = {"num_virtual_tokens": 20, "save_steps": 0}
 
 
 @dataclass(frozen=True)
@@ -44,23 +50,32 @@ class TrainConfig:
     # Batches of records of similar length (shuffled megabatches, HF LengthGroupedSampler):
     # far less padding than uniform random batches when lengths vary as they do in Alpaca.
     group_by_length: bool = True
+    num_virtual_tokens: int = 20  # prompt tuning: length of the trained soft prompt
+    save_steps: int = 0  # tamis train: also checkpoint every N optimizer steps (0: per epoch only)
 
     def check(self) -> None:
         if self.method not in METHODS:
             raise TamisError(
                 f"unknown training method '{self.method}'; choose one of: {', '.join(METHODS)}"
             )
-        for name in ("epochs", "batch_size", "grad_accum", "lora_r"):
+        for name in ("epochs", "batch_size", "grad_accum", "lora_r", "num_virtual_tokens"):
             if getattr(self, name) < 1:
                 raise TamisError(
                     f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}"
                 )
         if not self.learning_rate > 0:
             raise TamisError(f"learning rate must be positive, got {self.learning_rate}")
+        if self.save_steps < 0:
+            raise TamisError(f"save-steps must be 0 (per epoch) or more, got {self.save_steps}")
 
     def digest(self) -> str:
         """A short hash of every hyper-parameter: names checkpoints and cache entries."""
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+        fields = {
+            k: v
+            for k, v in asdict(self).items()
+            if not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])
+        }
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
 
 
 class Collator:
@@ -85,13 +100,30 @@ class Collator:
 
 
 def prepare_model(model, cfg: TrainConfig):
-    """The model to train: itself for ``full``, wrapped with LoRA adapters (peft) for ``lora``."""
+    """The model to train: itself for ``full``; for ``lora``, wrapped with LoRA adapters on every
+    linear layer (peft); for ``prompt-tuning``, a trained soft prompt of ``num_virtual_tokens``
+    embeddings before every input, initialised from the vocabulary (peft). Only the adapters or
+    the soft prompt are trainable then."""
     if cfg.method == "full":
         return model
+    from transformers import set_seed
+
+    set_seed(cfg.seed)  # adapter and soft-prompt initialisation are random
     try:
-        from peft import LoraConfig, get_peft_model
+        from peft import LoraConfig, PromptTuningConfig, get_peft_model
     except ImportError:
-        raise TamisError("--method lora needs peft: pip install 'tamis[train]'") from None
+        raise TamisError(f"--method {cfg.method} needs peft: pip install 'tamis[train]'") from None
+    if cfg.method == "prompt-tuning":
+        from peft import PromptTuningInit
+
+        # Started from the embeddings of sampled vocabulary tokens, which Lester et al. (2021)
+        # found to work better than random vectors.
+        soft = PromptTuningConfig(
+            task_type="CAUSAL_LM",
+            num_virtual_tokens=cfg.num_virtual_tokens,
+            prompt_tuning_init=PromptTuningInit.SAMPLE_VOCAB,
+        )
+        return get_peft_model(model, soft)
     lora = LoraConfig(
         r=cfg.lora_r,
         lora_alpha=cfg.lora_alpha,
@@ -142,7 +174,117 @@ def _eval(model, fn: Callable[[], None]) -> None:
         model.train()
 
 
-def _trainer(model, tokenizer, encoded, cfg: TrainConfig, out_dir: Path, progress: bool):
+def train_model(
+    model,
+    tokenizer,
+    encoded: list[Encoded],
+    cfg: TrainConfig,
+    out_dir: Path,
+    log_path: Path,
+    resume: bool,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train ``model`` (already :func:`prepare_model`-ed) for ``cfg.epochs`` on ``encoded``.
+
+    Checkpoints (safetensors, with optimizer, scheduler and RNG states) go under ``out_dir`` after
+    every epoch, and every ``cfg.save_steps`` steps when set. ``resume`` continues from the newest
+    one, with the same data order, so the result equals an uninterrupted run's. Every optimizer
+    step appends ``{step, epoch, loss, learning_rate, grad_norm, tokens, tokens_per_s}`` to
+    ``log_path`` (JSON Lines); a resumed run first drops the lines after its checkpoint.
+    Returns the Trainer's final metrics.
+    """
+    cfg.check()
+    last = _newest_checkpoint(out_dir) if resume else None
+    start_step = _checkpoint_step(last) if last else 0
+    _truncate_log(log_path, start_step)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = _step_log(log_path, progress)
+    trainer = _trainer(model, tokenizer, encoded, cfg, out_dir, False, [log], stop_each_epoch=False)
+    log.trainer = trainer
+    result = trainer.train(resume_from_checkpoint=str(last) if last else None)
+    return dict(result.metrics)
+
+
+def _step_log(path: Path, progress: bool):
+    """A Trainer callback: one JSON line per optimizer step, and a progress bar showing the loss
+    and tokens per second (real tokens, padding not counted). Set ``.trainer`` before training."""
+    import time
+
+    from tqdm.auto import tqdm
+    from transformers import TrainerCallback
+
+    class StepLog(TrainerCallback):
+        trainer = None
+        bar = None
+        last = 0.0
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.bar = tqdm(
+                total=state.max_steps, initial=state.global_step, desc="training", unit="step",
+                disable=not progress, dynamic_ncols=True,
+            )  # fmt: skip
+            self.last = time.perf_counter()
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not logs or "loss" not in logs:
+                return
+            now = time.perf_counter()
+            tokens = self.trainer.take_tokens()
+            row = {
+                "step": state.global_step,
+                "epoch": round(state.epoch or 0.0, 6),
+                "loss": logs["loss"],
+                "learning_rate": logs.get("learning_rate"),
+                "grad_norm": logs.get("grad_norm"),
+                "tokens": tokens,
+                "tokens_per_s": tokens / (now - self.last) if now > self.last else None,
+            }
+            self.last = now
+            with path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+            self.bar.update(state.global_step - self.bar.n)
+            self.bar.set_postfix_str(
+                f"loss {row['loss']:.4f}, {row['tokens_per_s'] or 0:.0f} tok/s", refresh=False
+            )
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self.bar.close()
+
+    return StepLog()
+
+
+def _truncate_log(path: Path, last_step: int) -> None:
+    """Keep the log lines up to ``last_step`` (a resumed run redoes the steps after it)."""
+    if not path.is_file():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines()
+    kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= last_step]
+    path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+
+def _newest_checkpoint(out_dir: Path) -> Path | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if not out_dir.is_dir():
+        return None
+    last = get_last_checkpoint(str(out_dir))
+    return Path(last) if last else None
+
+
+def _checkpoint_step(checkpoint: Path) -> int:
+    return int(json.loads((checkpoint / "trainer_state.json").read_text())["global_step"])
+
+
+def _trainer(
+    model,
+    tokenizer,
+    encoded,
+    cfg: TrainConfig,
+    out_dir: Path,
+    progress: bool,
+    callbacks=(),
+    stop_each_epoch: bool = True,
+):
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
     class StopAtEpochEnd(TrainerCallback):
@@ -152,6 +294,25 @@ def _trainer(model, tokenizer, encoded, cfg: TrainConfig, out_dir: Path, progres
             control.should_training_stop = True
             return control
 
+    class CountingTrainer(Trainer):
+        # Counts the real (unpadded) tokens of every batch trained on, for tokens per second.
+        tokens = 0
+
+        def training_step(self, model, inputs, *args, **kwargs):
+            self.tokens += int(inputs["attention_mask"].sum())
+            return super().training_step(model, inputs, *args, **kwargs)
+
+        def take_tokens(self) -> int:
+            n, self.tokens = self.tokens, 0
+            return n
+
+        def _get_train_sampler(self, train_dataset=None):
+            if not cfg.group_by_length:
+                return super()._get_train_sampler(train_dataset)
+            lengths = [len(r["input_ids"]) for r in rows]
+            return EpochLengthSampler(lengths, cfg.batch_size * cfg.grad_accum, cfg.seed)
+
+    by_steps = cfg.save_steps > 0 and not stop_each_epoch
     args = TrainingArguments(
         output_dir=str(out_dir),
         num_train_epochs=cfg.epochs,
@@ -164,9 +325,9 @@ def _trainer(model, tokenizer, encoded, cfg: TrainConfig, out_dir: Path, progres
         max_grad_norm=cfg.max_grad_norm,
         seed=cfg.seed,
         data_seed=cfg.seed,
-        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
-        save_strategy="epoch",
-        save_total_limit=1,
+        save_strategy="steps" if by_steps else "epoch",
+        save_steps=cfg.save_steps if by_steps else 500,
+        save_total_limit=1 if stop_each_epoch else 2,
         logging_steps=1,
         report_to=[],
         use_cpu=not _on_cuda(model),
@@ -176,13 +337,45 @@ def _trainer(model, tokenizer, encoded, cfg: TrainConfig, out_dir: Path, progres
     )
     rows = [{"input_ids": list(e.input_ids), "labels": e.labels} for e in encoded]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    return Trainer(
+    trainer = CountingTrainer(
         model=model,
         args=args,
         train_dataset=rows,
         data_collator=Collator(pad),
-        callbacks=[StopAtEpochEnd()],
+        callbacks=[StopAtEpochEnd()] if stop_each_epoch else list(callbacks),
     )
+    if not stop_each_epoch:
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+        trainer.remove_callback(ProgressCallback)  # StepLog draws the bar
+        trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+class EpochLengthSampler:
+    """Length-grouped order (Hugging Face's megabatches: shuffle, then sort by length within
+    groups of 50 batches) drawn from a generator seeded by (seed, epoch).
+
+    The Trainer's own length-grouped sampler draws from the global random state, so a run resumed
+    in the middle of an epoch would see another order than the run it continues; this one gives
+    every epoch the same order whatever happened before (the Trainer calls ``set_epoch``).
+    """
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int):
+        self.lengths, self.batch_size, self.seed, self.epoch = lengths, batch_size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self):
+        import torch
+        from transformers.trainer_pt_utils import get_length_grouped_indices
+
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=g))
 
 
 def _on_cuda(model) -> bool:
