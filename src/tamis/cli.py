@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tamis.train_job import add_parser as add_train_parser
 
     add_train_parser(sub)
+    from tamis.eval_job import add_parser as add_eval_parser
+
+    add_eval_parser(sub)
     return parser
 
 

@@ -1,0 +1,215 @@
+"""``tamis eval MODEL --data TEST -o DIR``: how good is a (fine-tuned) model on held-out records.
+
+- **Loss**: the response tokens' mean negative log-likelihood given the prompt, over every token
+  of the test set (``loss``; ``perplexity = exp(loss)``), with the same masking and template as
+  scoring and training; ``record_ce_mean`` averages per record instead.
+- **Generation** (unless ``--no-generate``): a greedy answer per prompt (up to
+  ``--max-new-tokens``), ROUGE-L F1 against the reference response, and exact match over the
+  records whose reference has at most ``--short-words`` words (short answers).
+- **Pairwise preference** (``--against B --judge J``): model B answers the same prompts, and
+  judge J compares the two answers in both orders (:func:`tamis.judge.preference`, probabilities
+  from logits); ``preference`` is the mean probability that MODEL's answer is the better one.
+
+Writes ``DIR/eval.json`` (every number, with the models and settings) and
+``DIR/eval_records.jsonl`` (per record: id, ce, answer, ROUGE-L, exact match, preference).
+Generations and judgements are cached in ``DIR/cache``, so a re-run is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tamis import __version__
+from tamis.errors import TamisError
+from tamis.files import atomic_open, write_json
+from tamis.metrics import exact_match, rouge_l
+from tamis.records import FORMATS
+from tamis.render import TEMPLATES
+
+
+def eval_job(model: str, data_path: str | Path, out_dir: str | Path, opts: dict[str, Any]):
+    """Evaluate ``model`` on ``data_path``; ``opts`` holds the command's options (see
+    :func:`add_parser`). Returns the report written to ``eval.json``."""
+    from tamis.cache import ScoreCache
+    from tamis.jobs import input_info, model_info, versions
+    from tamis.models import load_model
+    from tamis.readers import read_dataset
+    from tamis.score import score_dataset
+    from tamis.scorers import get_scorers
+
+    start = time.perf_counter()
+    out_dir = Path(out_dir)
+    if (opts["against"] is None) != (opts["judge"] is None):
+        raise TamisError("--against and --judge go together: give both, or neither")
+    data = read_dataset(data_path, opts["format"], opts["skip_bad"])
+    lm = load_model(model, opts["device"])
+    with ScoreCache(out_dir / "cache" / "nll.sqlite") as cache:
+        result = score_dataset(
+            data, lm, get_scorers(["ce", "tokens"]), cache, opts["template"],
+            opts["max_tokens"], opts["batch_size"], not opts["quiet"],
+        )  # fmt: skip
+        ok = [r for r in result.rows if r["status"] == "ok"]
+        if not ok:
+            raise TamisError(f"{data_path}: no record could be scored; see --max-tokens")
+        records = {r.index: r for r in data.records}
+        order = [r["index"] for r in ok]
+        per = {i: {"id": records[i].id, "ce": row["ce"]} for i, row in zip(order, ok, strict=True)}
+        n_tok = sum(r["response_tokens"] for r in ok)
+        loss = sum(r["ce"] * r["response_tokens"] for r in ok) / n_tok
+        report: dict[str, Any] = {
+            "loss": loss,
+            "perplexity": math.exp(loss),
+            "record_ce_mean": sum(r["ce"] for r in ok) / len(ok),
+            "records": len(ok),
+            "response_tokens": n_tok,
+            "not_scored": {r["id"]: r["status"] for r in result.rows if r["status"] != "ok"},
+        }
+        if opts["generate"]:
+            answers = _answers(lm, result.encoded, order, cache, opts)
+            report.update(_reference_metrics(answers, records, order, per, opts["short_words"]))
+            if opts["against"]:
+                report.update(_preference(answers, records, order, per, result, cache, opts))
+    report = {
+        "tamis_version": __version__,
+        "model": {**model_info(lm), "template": result.template},
+        "input": input_info(data_path, data),
+        "settings": {k: v for k, v in opts.items() if k != "quiet"},
+        **report,
+        "wall_s": time.perf_counter() - start,
+        "versions": versions(),
+    }
+    write_json(out_dir / "eval.json", report)
+    with atomic_open(out_dir / "eval_records.jsonl") as f:
+        for i in order:
+            f.write(json.dumps(per[i], ensure_ascii=False) + "\n")
+    return report
+
+
+def _answers(lm, encoded, order, cache, opts) -> list[str]:
+    from tamis.generate import Request, generate
+
+    reqs = [Request(encoded[i].input_ids[: encoded[i].n_prompt]) for i in order]
+    return [
+        g.text
+        for g in generate(lm, reqs, cache, 0.0, opts["max_new_tokens"], 0, opts["batch_size"])
+    ]
+
+
+def _reference_metrics(answers, records, order, per, short_words: int) -> dict[str, Any]:
+    rouge, em = [], []
+    for i, answer in zip(order, answers, strict=True):
+        reference = records[i].response
+        per[i].update(answer=answer, rouge_l=rouge_l(answer, reference))
+        rouge.append(per[i]["rouge_l"])
+        if len(reference.split()) <= short_words:
+            per[i]["exact_match"] = exact_match(answer, reference)
+            em.append(per[i]["exact_match"])
+    return {
+        "rouge_l": sum(rouge) / len(rouge),
+        "exact_match": sum(em) / len(em) if em else None,
+        "exact_match_records": len(em),
+    }
+
+
+def _preference(answers, records, order, per, result, cache, opts) -> dict[str, Any]:
+    from tamis.judge import preference
+    from tamis.models import load_model
+    from tamis.render import TooLong, encode, resolve_template
+
+    other = load_model(opts["against"], opts["device"])
+    # B reads the prompts through its own tokenizer and template; a record too long for it is
+    # left out of the comparison (and counted).
+    template = resolve_template(opts["template"], other.tokenizer)
+    theirs_encoded = {}
+    for i in order:
+        try:
+            theirs_encoded[i] = encode(records[i], other.tokenizer, template, opts["max_tokens"])
+        except TooLong:
+            continue
+    both = [i for i in order if i in theirs_encoded]
+    theirs = _answers(other, theirs_encoded, both, cache, opts)
+    del other
+    judge = load_model(opts["judge"], opts["device"])
+    mine = dict(zip(order, answers, strict=True))
+    # preference() gives P(candidate better than the record's response): MODEL's answer goes in
+    # as the response and B's as the candidate; both orders are asked.
+    shown = []
+    for i in both:
+        rec = copy.copy(records[i])
+        rec.response = mine[i]
+        shown.append(rec)
+    p_theirs = preference(judge, shown, theirs, cache, opts["batch_size"])
+    wins = [1.0 - p for p in p_theirs]
+    for i, w in zip(both, wins, strict=True):
+        per[i]["preference"] = w
+    return {
+        "preference": sum(wins) / len(wins) if wins else None,
+        "preferred_share": sum(w > 0.5 for w in wins) / len(wins) if wins else None,
+        "preference_records": len(wins),
+        "against": opts["against"],
+        "judge": opts["judge"],
+    }
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``eval`` subcommand to the ``tamis`` parser."""
+    from tamis.cli import HelpFormatter
+
+    p = subparsers.add_parser(
+        "eval",
+        help="held-out loss, ROUGE-L / exact match, and judged preference of a model",
+        description="Evaluate MODEL on held-out records: response loss and perplexity, greedy "
+        "answers scored by ROUGE-L and exact match against the references, and optionally "
+        "the preference of a judge model between MODEL's and another model's answers. Writes "
+        "DIR/eval.json and DIR/eval_records.jsonl.",
+        formatter_class=HelpFormatter,
+    )
+    p.add_argument("model", metavar="MODEL", help="a model name, folder (e.g. DIR/model) or .gguf")
+    p.add_argument("--data", required=True, type=Path, help="held-out instruction data")
+    p.add_argument("-o", "--out", required=True, type=Path, metavar="DIR", help="output folder")
+    p.add_argument("--no-generate", dest="generate", action="store_false", help="loss only")
+    p.add_argument("--max-new-tokens", type=int, default=128, help="tokens per greedy answer")
+    p.add_argument(
+        "--short-words", type=int, default=5, help="exact match on references of at most N words"
+    )
+    p.add_argument("--against", default=None, metavar="MODEL_B", help="compare with this model")
+    p.add_argument("--judge", default=None, metavar="JUDGE", help="the model that compares")
+    p.add_argument("--format", choices=FORMATS, default=None, help="as for tamis score")
+    p.add_argument(
+        "--template", choices=TEMPLATES, default="auto", help="as in training (tamis train)"
+    )
+    p.add_argument("--skip-bad", action="store_true", help="leave out bad records")
+    p.add_argument("--max-tokens", type=int, default=1024, help="context limit")
+    p.add_argument("--batch-size", type=int, default=8, help="sequences per batch")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    p.set_defaults(func=_cmd_eval)
+    return p
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    opts = {
+        k: getattr(args, k)
+        for k in (
+            "generate", "max_new_tokens", "short_words", "against", "judge", "format",
+            "template", "skip_bad", "max_tokens", "batch_size", "device", "quiet",
+        )
+    }  # fmt: skip
+    r = eval_job(args.model, args.data, args.out, opts)
+    if not args.quiet:
+        parts = [f"loss {r['loss']:.4f}", f"perplexity {r['perplexity']:.3f}"]
+        if "rouge_l" in r:
+            parts.append(f"ROUGE-L {r['rouge_l']:.4f}")
+            if r["exact_match"] is not None:
+                parts.append(f"exact match {r['exact_match']:.3f} (n={r['exact_match_records']})")
+        if "preference" in r:
+            parts.append(f"preferred over {r['against']} {r['preference']:.3f}")
+        print(f"{r['records']} records: " + ", ".join(parts) + f" -> {args.out}", file=sys.stderr)
+    return 0
