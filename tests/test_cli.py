@@ -121,7 +121,7 @@ def test_unknown_by_is_rejected_before_scoring(tmp_path, write_jsonl, capsys):
 
 
 def test_help_documents_every_option():
-    for command in ("score", "select", "run", "clear", "train", "eval"):
+    for command in ("score", "select", "run", "clear", "train", "eval", "experiment"):
         result = subprocess.run(
             [sys.executable, "-m", "tamis", command, "--help"],
             capture_output=True,

@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tamis.eval_job import add_parser as add_eval_parser
 
     add_eval_parser(sub)
+    from tamis.experiment import add_parser as add_experiment_parser
+
+    add_experiment_parser(sub)
     return parser
 
 

@@ -1,0 +1,360 @@
+"""``tamis experiment CONFIG.yaml -o DIR``: does selecting with the small model help the target?
+
+For one data pool and one target model, every arm is trained with the same hyper-parameters and
+several seeds, and evaluated on the same held-out test set:
+
+- ``full``: the whole pool;
+- ``top-COL``: the best ``budget`` records by each score column in ``scorers`` (its better
+  direction), scored by the small ``scorer_model``;
+- ``random``: ``budget`` records drawn at random (a new draw per seed);
+- ``lowest-COL`` (``lowest: true``): the worst ``budget`` by the first scorer, to show the
+  direction matters.
+
+Noisy-pool mode (``noise: {rate, kinds, seed}``) corrupts a known share of the pool with
+:func:`tamis.noise.corrupt` (never the test set) and reports how many corrupted records each
+arm trained on.
+
+Steps, each skipped when its output is already complete, so a killed experiment resumes arm by
+arm: ``data/`` (pool, test, noise labels), ``scores/`` (``tamis score``), ``arms/ARM/seedS/``
+(``train.jsonl``, ``tamis train`` output, ``eval/``). Results: ``results.json``,
+``results.md`` (mean and standard deviation over seeds per arm), ``loss_curves.png`` and
+``metrics.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tamis.errors import TamisError
+from tamis.files import atomic_open, write_json
+
+
+@dataclass
+class ExperimentConfig:
+    pool: str
+    pool_size: int | None = None  # a seeded sample of the pool file (before the test split)
+    test: str | None = None  # held-out file; else `test_size` records split off the pool
+    test_size: int = 200
+    split_seed: int = 0
+    budget: float | int = 0.25  # fraction of the pool, or a count
+    scorer_model: str = "smollm2-135m"
+    scorers: list[str] = field(default_factory=lambda: ["ppl"])
+    score_template: str = "alpaca"
+    lowest: bool = False
+    noise: dict[str, Any] | None = None  # {rate, kinds, seed}
+    target: dict[str, Any] = field(default_factory=dict)  # tamis train options
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    eval: dict[str, Any] = field(default_factory=dict)  # tamis eval options
+
+    @classmethod
+    def load(cls, path: Path) -> ExperimentConfig:
+        import yaml
+
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as e:
+            raise TamisError(f"{path}: cannot read the experiment configuration ({e})") from None
+        if not isinstance(raw, dict) or "pool" not in raw:
+            raise TamisError(f"{path}: a mapping with at least 'pool: FILE' is needed")
+        unknown = set(raw) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise TamisError(
+                f"{path}: unknown key(s) {', '.join(sorted(unknown))}; valid keys: "
+                f"{', '.join(cls.__dataclass_fields__)}"
+            )
+        cfg = cls(**raw)
+        base = path.parent
+        cfg.pool = str((base / cfg.pool).resolve())
+        if cfg.test:
+            cfg.test = str((base / cfg.test).resolve())
+        return cfg
+
+
+def run_experiment(config_path: str | Path, out_dir: str | Path, progress: bool = True) -> dict:
+    """Run (or resume) every arm and seed; returns ``results.json``'s content."""
+    from tamis.jobs import ScoreConfig, score_job
+
+    start = time.perf_counter()
+    cfg = ExperimentConfig.load(Path(config_path))
+    out = Path(out_dir)
+    pool, test, labels = _prepare_data(cfg, out / "data")
+    scores_dir = out / "scores"
+    if not (scores_dir / "manifest.json").is_file():
+        score_job(
+            out / "data" / "pool.jsonl",
+            scores_dir,
+            ScoreConfig(
+                model=cfg.scorer_model,
+                template=cfg.score_template,
+                scorers=_scorers(cfg),
+                skip_bad=True,
+            ),  # fmt: skip
+            progress,
+        )
+    arms = _arms(cfg, pool, scores_dir)
+    runs = []
+    for arm, picks in arms.items():
+        for seed in cfg.seeds:
+            chosen = picks(seed)
+            runs.append(_run_arm(cfg, out, arm, seed, [pool[i] for i in chosen], test, progress))
+            runs[-1]["noisy_records"] = (
+                sum(labels[i] is not None for i in chosen) if labels else None
+            )
+    results = _summarise(cfg, runs, time.perf_counter() - start)
+    write_json(out / "results.json", results)
+    with atomic_open(out / "results.md") as f:
+        f.write(_table(results))
+    _plots(out, runs)
+    return results
+
+
+def _scorers(cfg: ExperimentConfig) -> tuple[str, ...]:
+    from tamis.scorers import SCORERS
+
+    names = []
+    for col in cfg.scorers:
+        owner = next((s.name for s in SCORERS.values() if col in s.columns), None)
+        if owner is None:
+            raise TamisError(f"scorers: '{col}' is not a score column tamis score writes")
+        names.append(owner)
+    return tuple(dict.fromkeys(names))
+
+
+def _prepare_data(cfg: ExperimentConfig, data_dir: Path):
+    from tamis.noise import KINDS, corrupt
+
+    pool_path, test_path = data_dir / "pool.jsonl", data_dir / "test.jsonl"
+    labels_path = data_dir / "noise_labels.jsonl"
+    if not pool_path.is_file():
+        rows = _read_objects(Path(cfg.pool))
+        if cfg.pool_size is not None:
+            if not 0 < cfg.pool_size <= len(rows):
+                raise TamisError(f"pool_size {cfg.pool_size}: the pool has {len(rows)} records")
+            keep = sorted(random.Random(cfg.split_seed).sample(range(len(rows)), cfg.pool_size))
+            rows = [rows[i] for i in keep]
+        if cfg.test:
+            test = _read_objects(Path(cfg.test))
+        else:
+            if cfg.test_size >= len(rows):
+                raise TamisError(f"test_size {cfg.test_size} leaves no pool of {len(rows)}")
+            order = list(range(len(rows)))
+            random.Random(cfg.split_seed).shuffle(order)
+            held = set(order[: cfg.test_size])
+            test = [r for i, r in enumerate(rows) if i in held]
+            rows = [r for i, r in enumerate(rows) if i not in held]
+        labels = None
+        if cfg.noise:
+            n = cfg.noise
+            rows, labels = corrupt(rows, n["rate"], n.get("seed", 0), n.get("kinds") or KINDS)
+            _write_jsonl(labels_path, labels)
+        _write_jsonl(test_path, test)
+        _write_jsonl(pool_path, rows)  # last: its presence marks the step complete
+    pool = _read_objects(pool_path)
+    test = test_path
+    labels = [r["kind"] for r in _read_objects(labels_path)] if labels_path.is_file() else None
+    return pool, test, labels
+
+
+def _arms(cfg: ExperimentConfig, pool: list, scores_dir: Path) -> dict:
+    """``{arm: seed -> pool indices}``."""
+    from tamis.outputs import read_scores
+    from tamis.select import Selection, select
+
+    rows, _ = read_scores(scores_dir / "scores.parquet")
+    n = len(pool)
+    budget = cfg.budget if isinstance(cfg.budget, int) else int(cfg.budget * n)
+    if not 0 < budget <= n:
+        raise TamisError(f"budget {cfg.budget}: gives {budget} records of a pool of {n}")
+
+    def ranked(col: str, direction: str | None) -> list[int]:
+        decisions = select(rows, Selection(by=col, keep=budget, direction=direction))
+        return [d.index for d in decisions if d.kept]
+
+    arms: dict[str, Any] = {"full": lambda seed: list(range(n))}
+    for col in cfg.scorers:
+        top = ranked(col, None)
+        arms[f"top-{col}"] = lambda seed, top=top: top
+    arms["random"] = lambda seed: sorted(random.Random(1000 + seed).sample(range(n), budget))
+    if cfg.lowest:
+        col = cfg.scorers[0]
+        default = Selection(by=col).resolved_direction()
+        worst = ranked(col, "highest" if default == "lowest" else "lowest")
+        arms[f"lowest-{col}"] = lambda seed, worst=worst: worst
+    return arms
+
+
+def _run_arm(cfg, out: Path, arm: str, seed: int, rows: list, test: Path, progress: bool):
+    from dataclasses import replace
+
+    from tamis.eval_job import eval_job
+    from tamis.train import TrainConfig
+    from tamis.train_job import DEFAULT_LR, TrainJob, train_job
+
+    run_dir = out / "arms" / arm / f"seed{seed}"
+    eval_path = run_dir / "eval" / "eval.json"
+    if eval_path.is_file():  # done in an earlier run
+        return _run_summary(arm, seed, run_dir)
+    data = run_dir / "train.jsonl"
+    if not data.is_file():
+        _write_jsonl(data, rows)
+    t = dict(cfg.target)
+    method = t.pop("method", "lora")
+    train_cfg = TrainConfig(
+        method=method,
+        learning_rate=t.pop("lr", DEFAULT_LR[method]),
+        seed=seed,
+        **{k: t.pop(k) for k in list(t) if k in TrainConfig.__dataclass_fields__},
+    )
+    job_opts = {
+        "skip_bad": True,
+        **{k: t.pop(k) for k in list(t) if k in TrainJob.__dataclass_fields__},
+    }
+    job = TrainJob(train=train_cfg, **job_opts)
+    if t:
+        raise TamisError(f"target: unknown option(s) {', '.join(sorted(t))}")
+    resume = any((run_dir / "train" / "checkpoints").glob("checkpoint-*"))
+    if not (run_dir / "train" / "manifest.json").is_file():
+        train_job(data, run_dir / "train", replace(job, resume=resume), progress)
+    opts = {
+        "generate": True, "max_new_tokens": 64, "short_words": 5, "against": None,
+        "judge": None, "format": None, "template": job.template, "skip_bad": True,
+        "max_tokens": job.max_tokens, "batch_size": 8, "device": job.device, "quiet": not progress,
+    }  # fmt: skip
+    opts.update(cfg.eval)
+    eval_job(str(run_dir / "train" / "model"), test, run_dir / "eval", opts)
+    return _run_summary(arm, seed, run_dir)
+
+
+def _run_summary(arm: str, seed: int, run_dir: Path) -> dict[str, Any]:
+    train = json.loads((run_dir / "train" / "manifest.json").read_text())["train"]
+    ev = json.loads((run_dir / "eval" / "eval.json").read_text())
+    log = [json.loads(x) for x in (run_dir / "train" / "train_log.jsonl").read_text().splitlines()]
+    return {
+        "arm": arm,
+        "seed": seed,
+        "records": train["records_trained"],
+        "train_tokens": train["tokens"],
+        "train_wall_s": train["wall_s"],
+        "loss": ev["loss"],
+        "perplexity": ev["perplexity"],
+        "rouge_l": ev.get("rouge_l"),
+        "exact_match": ev.get("exact_match"),
+        "curve": [(row["step"], row["loss"]) for row in log],
+    }
+
+
+METRICS = ("loss", "perplexity", "rouge_l", "exact_match", "train_tokens", "train_wall_s")
+
+
+def _summarise(cfg: ExperimentConfig, runs: list[dict], wall: float) -> dict[str, Any]:
+    arms: dict[str, dict[str, Any]] = {}
+    for arm in dict.fromkeys(r["arm"] for r in runs):
+        these = [r for r in runs if r["arm"] == arm]
+        summary: dict[str, Any] = {"seeds": len(these), "records": these[0]["records"]}
+        for m in (*METRICS, "noisy_records"):
+            values = [r[m] for r in these if r.get(m) is not None]
+            if values:
+                summary[m] = {
+                    "mean": statistics.fmean(values),
+                    "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+                }
+        arms[arm] = summary
+    return {
+        "config": cfg.__dict__,
+        "arms": arms,
+        "runs": [{k: v for k, v in r.items() if k != "curve"} for r in runs],
+        "wall_s": wall,
+    }
+
+
+def _table(results: dict) -> str:
+    cols = [m for m in (*METRICS, "noisy_records") if any(m in a for a in results["arms"].values())]
+    lines = ["| arm | records | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
+    for arm, s in results["arms"].items():
+        cells = [f"{s[m]['mean']:.4g} ± {s[m]['std']:.2g}" if m in s else "" for m in cols]
+        lines.append(f"| {arm} | {s['records']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _plots(out: Path, runs: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    arms = list(dict.fromkeys(r["arm"] for r in runs))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for k, arm in enumerate(arms):
+        for j, r in enumerate(x for x in runs if x["arm"] == arm):
+            steps, losses = zip(*r["curve"], strict=True) if r["curve"] else ((), ())
+            ax.plot(steps, losses, color=f"C{k}", alpha=0.7, label=arm if j == 0 else None)
+    ax.set(xlabel="optimizer step", ylabel="training loss", title="Training loss per arm")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "loss_curves.png", dpi=120)
+    plt.close(fig)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for ax, metric in zip(axes, ("loss", "rouge_l"), strict=True):
+        means = []
+        for k, arm in enumerate(arms):
+            vals = [r[metric] for r in runs if r["arm"] == arm and r[metric] is not None]
+            means.append(statistics.fmean(vals) if vals else 0.0)
+            ax.scatter([k] * len(vals), vals, color=f"C{k}", zorder=3)
+        ax.bar(range(len(arms)), means, color=[f"C{k}" for k in range(len(arms))], alpha=0.4)
+        ax.set_xticks(range(len(arms)), arms, rotation=30, ha="right")
+        ax.set_title(f"held-out {metric} (bars: mean, dots: seeds)")
+    fig.tight_layout()
+    fig.savefig(out / "metrics.png", dpi=120)
+    plt.close(fig)
+
+
+def _read_objects(path: Path) -> list[dict]:
+    try:
+        with path.open(encoding="utf-8") as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except (OSError, ValueError) as e:
+        raise TamisError(f"{path}: cannot read it as JSON Lines ({e})") from None
+
+
+def _write_jsonl(path: Path, rows: list) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path) as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def add_parser(subparsers) -> None:
+    """Add the ``experiment`` subcommand to the ``tamis`` parser."""
+    import argparse
+
+    from tamis.cli import HelpFormatter
+
+    p = subparsers.add_parser(
+        "experiment",
+        help="train and evaluate the target on full data, top-b by each scorer and random b",
+        description="Run the arms of CONFIG.yaml (see configs/ and the guide): full data, the "
+        "top budget by each scorer, random subsets of the same size, optionally the lowest; "
+        "each trained with the same settings for every seed and evaluated on the same held-out "
+        "test set. Resumes arm by arm. Writes results.json, results.md, loss_curves.png and "
+        "metrics.png.",
+        formatter_class=HelpFormatter,
+    )
+    p.add_argument("config", metavar="CONFIG", type=Path, help="experiment configuration (YAML)")
+    p.add_argument("-o", "--out", required=True, type=Path, metavar="DIR", help="output folder")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
+
+    def run(args: argparse.Namespace) -> int:
+        import sys
+
+        results = run_experiment(args.config, args.out, progress=not args.quiet)
+        if not args.quiet:
+            print(_table(results), file=sys.stderr)
+        return 0
+
+    p.set_defaults(func=run)
