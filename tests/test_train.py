@@ -184,3 +184,24 @@ def test_a_killed_train_resumes_to_the_same_weights(small_data, tmp_path):
         torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-7)
     steps = [json.loads(x)["step"] for x in (out / "train_log.jsonl").read_text().splitlines()]
     assert steps == list(range(1, 7))  # 8 records / batch 4 x 3 epochs, each step logged once
+
+
+def test_a_prompt_tuned_model_is_loaded_and_scored_with_its_soft_prompt(lm, small_data, tmp_path):
+    from tamis.runner import soft_prompt_length
+
+    out = tmp_path / "pt"
+    args = ["train", str(small_data), "-o", str(out), "--method", "prompt-tuning", *TRAIN]
+    assert main([*args, "--epochs", "3", "--lr", "0.1", "--warmup-ratio", "0"]) == 0
+    tuned = load_model(str(out / "model"))
+    assert soft_prompt_length(tuned.model) == 20 and soft_prompt_length(lm.model) == 0
+    encoded = [encode(r, lm.tokenizer, "chat", 256) for r in read_dataset(small_data).records]
+    assert mean_nll(tuned, encoded) < mean_nll(lm, encoded)
+    # the runner's soft-prompt path gives the loss PEFT's own forward gives
+    one = encoded[0]
+    batch = Collator(lm.tokenizer.pad_token_id)(
+        [{"input_ids": list(one.input_ids), "labels": one.labels}]
+    )
+    with torch.no_grad():
+        loss = float(tuned.model(**batch).loss)
+    nll = dict(token_nlls(tuned, [one], batch_size=1))[0]
+    assert loss == pytest.approx(float(nll.mean()), rel=1e-4)

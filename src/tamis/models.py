@@ -116,7 +116,7 @@ def resolve(name_or_path: str) -> tuple[str, Path]:
     if path.is_file() and path.suffix.lower() == ".gguf":
         return path.name, path
     if path.is_dir():
-        if (path / "config.json").is_file():
+        if (path / "config.json").is_file() or (path / "adapter_config.json").is_file():
             return path.name, path
         ggufs = sorted(path.glob("*.gguf"))
         if len(ggufs) == 1:
@@ -179,11 +179,43 @@ def load_model(name_or_path: str = DEFAULT_MODEL, device: str = "cpu") -> Loaded
         raise TamisError("--device cuda was given but PyTorch sees no CUDA GPU; use --device cpu")
     name, path = resolve(name_or_path)
     sha = model_sha256(path)
-    folder = _converted_folder(path, sha) if path.is_file() else path
-    model, tokenizer = _load_folder(folder)
+    if (path / "adapter_config.json").is_file():
+        model, tokenizer, base_sha = _load_adapter(path)
+        sha = hashlib.sha256(f"{base_sha}+{sha}".encode()).hexdigest()
+    else:
+        folder = _converted_folder(path, sha) if path.is_file() else path
+        model, tokenizer = _load_folder(folder)
     model.to(device)
     model.eval()
     return LoadedModel(name, path, sha, model, tokenizer, device)
+
+
+def _load_adapter(folder: Path):
+    """A PEFT adapter folder (LoRA, or a soft prompt from ``tamis train --method prompt-tuning``)
+    on its base model, whose local folder ``adapter_config.json`` names. Safetensors only."""
+    try:
+        config = json.loads((folder / "adapter_config.json").read_text())
+        base = Path(config["base_model_name_or_path"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise TamisError(f"{folder}/adapter_config.json: unreadable ({e})") from None
+    if not base.is_dir():
+        raise TamisError(
+            f"{folder}: its base model folder {base} is gone; set base_model_name_or_path in "
+            "adapter_config.json to a local Hugging Face folder"
+        )
+    if not (folder / "adapter_model.safetensors").is_file():
+        raise TamisError(f"{folder}: no adapter_model.safetensors; tamis loads no pickled weights")
+    model, tokenizer = _load_folder(base)
+    try:
+        from peft import PeftModel
+    except ImportError:
+        raise TamisError(f"{folder} is a PEFT adapter: pip install 'tamis[train]'") from None
+    model = PeftModel.from_pretrained(model, folder, is_trainable=False)
+    if any(folder.glob("tokenizer*")):
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    return model, tokenizer, model_sha256(base)
 
 
 def _load_folder(folder: Path):

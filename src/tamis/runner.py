@@ -79,9 +79,31 @@ def _batch_nll(lm, items: list[Encoded], pad_id: int) -> list[np.ndarray]:
 
 
 def _hidden_states(model, ids, mask):
+    """Last hidden states at every position of ``ids``. A prompt-tuned model (PEFT) reads its
+    soft prompt first, as its own forward does; the soft prompt's positions are dropped."""
     decoder = model.get_decoder()
-    out = decoder(input_ids=ids, attention_mask=mask, use_cache=False)
-    return out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+    n_soft = soft_prompt_length(model)
+    if not n_soft:
+        out = decoder(input_ids=ids, attention_mask=mask, use_cache=False)
+        return out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+    embeds = model.get_input_embeddings()(ids)
+    soft = model.get_prompt(batch_size=ids.shape[0]).to(embeds.dtype)
+    ones = torch.ones((ids.shape[0], n_soft), dtype=mask.dtype, device=mask.device)
+    out = decoder(
+        inputs_embeds=torch.cat([soft, embeds], 1),
+        attention_mask=torch.cat([ones, mask], 1),
+        use_cache=False,
+    )
+    hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+    return hidden[:, n_soft:]
+
+
+def soft_prompt_length(model) -> int:
+    """Virtual tokens of a PEFT prompt-tuned model; 0 for any other model."""
+    config = getattr(model, "active_peft_config", None)
+    if getattr(config, "peft_type", None) != "PROMPT_TUNING":
+        return 0
+    return int(config.num_virtual_tokens)
 
 
 def _head(model, rows):

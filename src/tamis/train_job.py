@@ -9,7 +9,8 @@ The folder gets:
 - ``model/``: the trained model, loadable by ``transformers`` and by tamis (``--model DIR/model``).
   Full fine-tuning saves the weights; LoRA saves the adapters merged into the weights (and the
   adapters alone in ``adapter/``); prompt tuning saves the soft prompt as a PEFT adapter whose
-  ``base_model_name_or_path`` is the base model's folder (``peft.AutoPeftModelForCausalLM``).
+  ``base_model_name_or_path`` is the base model's folder (``peft.AutoPeftModelForCausalLM``;
+  tamis loads such adapter folders itself, see :func:`tamis.models.load_model`).
 - ``train_log.jsonl``: one line per optimizer step (loss, learning rate, grad norm, tokens/s);
 - ``checkpoints/``: safetensors checkpoints, per epoch or every ``--save-steps``; ``--resume``
   continues from the newest with the same result as an uninterrupted run;
