@@ -27,7 +27,6 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -36,6 +35,7 @@ from tamis.generate import Generated, Request, generate
 from tamis.judge import preference, reflection
 from tamis.records import Record
 from tamis.render import Encoded
+from tamis.score import progress_bar
 
 CONFIDENCE_COLUMNS = (
     "confidence",
@@ -137,7 +137,7 @@ def confidence_scores(
 ) -> tuple[list[dict[str, float]], list[list[str]]]:
     """One ``{column: value}`` per record (:data:`CONFIDENCE_COLUMNS`) and the sampled texts."""
     reqs = [Request(e.input_ids[: e.n_prompt], j) for e in encoded for j in range(cfg.samples)]
-    bar = _bar(len(reqs), progress, "sampling")
+    bar = progress_bar(len(reqs), progress, "sampling")
     gens = generate(
         lm, reqs, cache, cfg.temperature, cfg.max_new_tokens, cfg.seed, batch_size, bar.update
     )
@@ -148,7 +148,7 @@ def confidence_scores(
     combined, semantic, lexical = consistency(
         [r.response for r in records], samples, embedder, cfg.semantic_weight
     )
-    bar = _bar(len(records), progress, "reflection")
+    bar = progress_bar(len(records), progress, "reflection")
     refl = reflection(lm, records, [r.response for r in records], cache, batch_size, bar.update)
     bar.close()
     rows = []
@@ -185,7 +185,7 @@ def auto_correct(
     texts = [c.text for c in candidates]
     combined, _, _ = consistency(texts, samples, embedder, cfg.semantic_weight)
     refl = reflection(lm, records, texts, cache, batch_size)
-    bar = _bar(len(records), progress, "comparing")
+    bar = progress_bar(len(records), progress, "comparing")
     prefs = preference(lm, records, texts, cache, batch_size, lambda n: bar.update(n / 2))
     bar.close()
     out = []
@@ -228,7 +228,7 @@ def _candidates(
     n = cfg.best_of
     temperature = 0.0 if n == 1 else cfg.temperature
     reqs = [Request(e.input_ids[: e.n_prompt], cfg.samples + j) for e in encoded for j in range(n)]
-    bar = _bar(len(reqs), progress, "correcting")
+    bar = progress_bar(len(reqs), progress, "correcting")
     gens = generate(
         lm, reqs, cache, temperature, cfg.correct_max_new_tokens, cfg.seed, batch_size, bar.update
     )
@@ -244,9 +244,3 @@ def _candidates(
         order = sorted(range(n), key=lambda j: (not group[j].finished, -score[i * n + j], j))
         best.append(group[order[0]])
     return best
-
-
-def _bar(total: int, enabled: bool, desc: str) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="seq", disable=not enabled, mininterval=1.0)

@@ -29,7 +29,7 @@ from typing import Any
 from tamis import __version__
 from tamis.clear import CONFIDENCE_COLUMNS, ClearConfig, auto_correct, confidence_scores
 from tamis.errors import TamisError
-from tamis.files import atomic_open, write_json
+from tamis.files import write_json, write_jsonl
 from tamis.models import DEFAULT_MODEL
 from tamis.outputs import write_scores, write_selection
 from tamis.records import FORMATS, with_response
@@ -149,15 +149,14 @@ def _write_outputs(out_dir: Path, data, rows, decisions, corrections) -> dict[st
     if len(kept) + len(applied) + len(rejected) != len(rows):
         raise RuntimeError("internal error: clear lost records; please report this")
     write_selection(out_dir, kept, rejected)
-    with atomic_open(out_dir / "corrected.jsonl") as f:
-        for raw in curated:
-            f.write(json.dumps(raw, ensure_ascii=False, default=str) + "\n")
-    with atomic_open(out_dir / "corrections.jsonl") as f:
-        for c in corrections:
-            item = {"id": c.id, "where": raws[c.index][0], **asdict(c)}
-            item["replacement"] = item.pop("candidate")
-            del item["index"]
-            f.write(json.dumps(item, ensure_ascii=False) + "\n")
+    write_jsonl(out_dir / "corrected.jsonl", curated)
+    items = []
+    for c in corrections:
+        item = {"id": c.id, "where": raws[c.index][0], **asdict(c)}
+        item["replacement"] = item.pop("candidate")
+        del item["index"]
+        items.append(item)
+    write_jsonl(out_dir / "corrections.jsonl", items)
     return {
         "input": len(rows),
         "selected": len(kept),

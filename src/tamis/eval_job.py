@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import math
 import sys
 import time
@@ -28,7 +27,7 @@ from typing import Any
 
 from tamis import __version__
 from tamis.errors import TamisError
-from tamis.files import atomic_open, write_json
+from tamis.files import write_json, write_jsonl
 from tamis.metrics import exact_match, rouge_l
 from tamis.records import FORMATS
 from tamis.render import TEMPLATES
@@ -86,9 +85,7 @@ def eval_job(model: str, data_path: str | Path, out_dir: str | Path, opts: dict[
         "versions": versions(),
     }
     write_json(out_dir / "eval.json", report)
-    with atomic_open(out_dir / "eval_records.jsonl") as f:
-        for i in order:
-            f.write(json.dumps(per[i], ensure_ascii=False) + "\n")
+    write_jsonl(out_dir / "eval_records.jsonl", (per[i] for i in order))
     return report
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from tamis.errors import TamisError
-from tamis.files import atomic_open, write_json
+from tamis.files import atomic_open, write_json, write_jsonl
 
 
 @dataclass
@@ -324,9 +324,7 @@ def _read_objects(path: Path) -> list[dict]:
 
 def _write_jsonl(path: Path, rows: list) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_open(path) as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    write_jsonl(path, rows)
 
 
 def add_parser(subparsers) -> None:

@@ -7,7 +7,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -46,6 +46,13 @@ def write_json(path: Path, value: Any) -> None:
     with atomic_open(path) as f:
         json.dump(value, f, indent=2, ensure_ascii=False, default=str)
         f.write("\n")
+
+
+def write_jsonl(path: Path, rows: Iterable[Any]) -> None:
+    """One JSON value per line (UTF-8 kept as is), written atomically."""
+    with atomic_open(path) as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
 
 
 def file_sha256(path: Path) -> str:

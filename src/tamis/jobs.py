@@ -150,11 +150,11 @@ def score_section(cfg, result, columns: list[str]) -> dict[str, Any]:
 
 
 def _add_rating(result, lm, data: Dataset, cache, batch_size: int, progress: bool) -> None:
-    from tamis.clear import _bar
     from tamis.judge import rating
+    from tamis.score import progress_bar
 
     records = [r for r in data.records if r.index in result.encoded]
-    bar = _bar(len(records), progress, "rating")
+    bar = progress_bar(len(records), progress, "rating")
     values = rating(lm, records, cache, batch_size, bar.update)
     bar.close()
     by_index = {r.index: v for r, v in zip(records, values, strict=True)}

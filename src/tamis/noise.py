@@ -30,7 +30,6 @@ corrupted records, as far as the records allow (see there).
 from __future__ import annotations
 
 import copy
-import json
 import math
 import random
 import re
@@ -39,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from tamis.errors import TamisError
-from tamis.files import atomic_open
+from tamis.files import write_jsonl
 
 KINDS: tuple[str, ...] = ("swap", "truncate", "shuffle", "number", "empty")
 PLACEHOLDERS: tuple[str, ...] = ("N/A", "I don't know.", "<noinput>", "...", "TODO")
@@ -194,9 +193,7 @@ def write_corrupted(
     folder = Path(folder)
     paths = folder / "noisy.jsonl", folder / "labels.jsonl"
     for path, rows in zip(paths, (objects, labels), strict=True):
-        with atomic_open(path) as f:
-            for row in rows:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        write_jsonl(path, rows)
     return paths
 
 

@@ -12,11 +12,10 @@ so a killed run never leaves a half-written output behind.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from tamis.files import atomic_open
+from tamis.files import atomic_open, write_jsonl
 
 INT_COLUMNS = {"index", "prompt_tokens", "response_tokens", "cluster"}
 TEXT_COLUMNS = {"id", "status", "detail"}
@@ -54,9 +53,5 @@ def read_scores(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
 
 
 def write_selection(out_dir: Path, kept: list[Any], rejected: list[dict[str, Any]]) -> None:
-    with atomic_open(out_dir / "selected.jsonl") as f:
-        for raw in kept:
-            f.write(json.dumps(raw, ensure_ascii=False, default=str) + "\n")
-    with atomic_open(out_dir / "rejected.jsonl") as f:
-        for item in rejected:
-            f.write(json.dumps(item, ensure_ascii=False, default=str) + "\n")
+    write_jsonl(out_dir / "selected.jsonl", kept)
+    write_jsonl(out_dir / "rejected.jsonl", rejected)

@@ -143,7 +143,7 @@ def cached_nlls(
     }
     if not todo:
         return nlls, stats
-    bar = _progress_bar(len(todo), progress, desc)
+    bar = progress_bar(len(todo), progress, desc)
     t0 = time.perf_counter()
 
     def on_batch(n: int, tokens: int) -> None:
@@ -167,7 +167,8 @@ def cached_nlls(
     return nlls, stats
 
 
-def _progress_bar(total: int, enabled: bool, desc: str):
+def progress_bar(total: int, enabled: bool, desc: str):
+    """The progress bar every step draws (tqdm, records as ``seq``)."""
     from tqdm.auto import tqdm
 
     return tqdm(

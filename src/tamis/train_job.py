@@ -31,7 +31,7 @@ from pathlib import Path
 
 from tamis import __version__
 from tamis.errors import TamisError
-from tamis.files import atomic_open, write_json
+from tamis.files import write_json, write_jsonl
 from tamis.records import FORMATS
 from tamis.render import TEMPLATES, resolve_template
 from tamis.train import METHODS, TrainConfig
@@ -85,9 +85,8 @@ def train_job(data_path: str | Path, out_dir: str | Path, job: TrainJob, progres
         raise TamisError(f"{data_path}: no record fits --max-tokens {job.max_tokens}; raise it")
     skipped = [r for r in rows.values() if r["status"] != "ok"]
     out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_open(out_dir / "skipped.jsonl") as f:
-        for r in skipped:
-            f.write(json.dumps({k: r[k] for k in ("index", "id", "status", "detail")}) + "\n")
+    fields = ("index", "id", "status", "detail")
+    write_jsonl(out_dir / "skipped.jsonl", ({k: r[k] for k in fields} for r in skipped))
     base_folder = getattr(lm.model.config, "_name_or_path", "")
     model = prepare_model(lm.model, cfg)
     model.train()
