@@ -31,7 +31,7 @@ from tamis.clear import CONFIDENCE_COLUMNS, ClearConfig, auto_correct, confidenc
 from tamis.errors import TamisError
 from tamis.files import write_json, write_jsonl
 from tamis.models import DEFAULT_MODEL
-from tamis.outputs import write_scores, write_selection
+from tamis.outputs import rejected_item, write_scores, write_selection
 from tamis.records import FORMATS, with_response
 from tamis.render import TEMPLATES, resolve_template
 from tamis.score import DEFAULT_MAX_TOKENS, encode_dataset
@@ -59,9 +59,8 @@ class ClearJob:
 
 def clear_job(data_path: str | Path, out_dir: str | Path, job: ClearJob, progress: bool = True):
     """Run CLEAR on ``data_path`` into ``out_dir``; returns the manifest."""
-    from tamis.cache import ScoreCache
     from tamis.embed import load_embedder
-    from tamis.jobs import input_info, model_info, versions
+    from tamis.jobs import input_info, model_info, open_cache, versions
     from tamis.models import load_model
     from tamis.readers import read_dataset
 
@@ -71,16 +70,13 @@ def clear_job(data_path: str | Path, out_dir: str | Path, job: ClearJob, progres
     if job.batch_size < 1:
         raise TamisError(f"--batch-size {job.batch_size}: must be at least 1")
     data = read_dataset(data_path, job.format, job.skip_bad)
-    cache_path = Path(job.cache) if job.cache else out_dir / "cache" / "nll.sqlite"
-    if job.fresh and cache_path.exists():
-        cache_path.unlink()
     lm = load_model(job.model, job.device)
     embedder = load_embedder(job.device)
     template = resolve_template(job.template, lm.tokenizer)
     encoded, by_index = encode_dataset(data, lm.tokenizer, template, job.max_tokens)
     recs = {r.index: r for r in data.records if r.index in encoded}
     order = sorted(encoded)
-    with ScoreCache(cache_path) as cache:
+    with open_cache(out_dir, job.cache, job.fresh) as cache:
         conf, samples = confidence_scores(
             lm, [recs[i] for i in order], [encoded[i] for i in order], cache, job.clear,
             embedder, job.batch_size, progress,
@@ -143,9 +139,7 @@ def _write_outputs(out_dir: Path, data, rows, decisions, corrections) -> dict[st
             curated.append(with_response(recs[d.index], data.format, applied[d.index].candidate))
         else:
             reason = LOW if d.reason in ("ranked_out", "below_min") else d.reason
-            item = {"id": row["id"], "where": where, "reason": reason, "detail": d.detail}
-            item["record" if isinstance(raw, dict) else "text"] = raw
-            rejected.append(item)
+            rejected.append(rejected_item(row["id"], where, raw, reason, d.detail))
     if len(kept) + len(applied) + len(rejected) != len(rows):
         raise RuntimeError("internal error: clear lost records; please report this")
     write_selection(out_dir, kept, rejected)

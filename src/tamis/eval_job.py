@@ -36,8 +36,7 @@ from tamis.render import TEMPLATES
 def eval_job(model: str, data_path: str | Path, out_dir: str | Path, opts: dict[str, Any]):
     """Evaluate ``model`` on ``data_path``; ``opts`` holds the command's options (see
     :func:`add_parser`). Returns the report written to ``eval.json``."""
-    from tamis.cache import ScoreCache
-    from tamis.jobs import input_info, model_info, versions
+    from tamis.jobs import input_info, model_info, open_cache, versions
     from tamis.models import load_model
     from tamis.readers import read_dataset
     from tamis.score import score_dataset
@@ -49,7 +48,7 @@ def eval_job(model: str, data_path: str | Path, out_dir: str | Path, opts: dict[
         raise TamisError("--against and --judge go together: give both, or neither")
     data = read_dataset(data_path, opts["format"], opts["skip_bad"])
     lm = load_model(model, opts["device"])
-    with ScoreCache(out_dir / "cache" / "nll.sqlite") as cache:
+    with open_cache(out_dir, None) as cache:
         result = score_dataset(
             data, lm, get_scorers(["ce", "tokens"]), cache, opts["template"],
             opts["max_tokens"], opts["batch_size"], not opts["quiet"],

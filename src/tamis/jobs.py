@@ -21,7 +21,7 @@ from tamis.ensemble import merge_results, model_slug
 from tamis.errors import TamisError
 from tamis.files import file_sha256, write_json
 from tamis.models import DEFAULT_MODEL
-from tamis.outputs import read_scores, write_scores, write_selection
+from tamis.outputs import read_scores, rejected_item, write_scores, write_selection
 from tamis.readers import Dataset, read_dataset
 from tamis.score import DEFAULT_MAX_TOKENS
 from tamis.scorers import DEFAULT_SCORERS, JUDGE_SCORERS, TextScorer, get_scorers
@@ -69,7 +69,6 @@ def score_job(
     data_path: str | Path, out_dir: str | Path, cfg: ScoreConfig, progress: bool = True
 ) -> dict:
     """Score ``data_path`` into ``out_dir``: ``scores.parquet`` and ``manifest.json``."""
-    from tamis.cache import ScoreCache
     from tamis.models import load_model
     from tamis.score import score_dataset
 
@@ -83,12 +82,9 @@ def score_job(
         for s in get_scorers([n for n in cfg.scorers if n != LP and n not in JUDGE_SCORERS])
     ]
     data = read_dataset(data_path, cfg.format, cfg.skip_bad)
-    cache_path = Path(cfg.cache) if cfg.cache else out_dir / "cache" / "nll.sqlite"
-    if cfg.fresh and cache_path.exists():
-        cache_path.unlink()
     models = cfg.ensemble if len(cfg.ensemble) > 1 else (cfg.model,)
     named, infos = [], []
-    with ScoreCache(cache_path) as cache:
+    with open_cache(out_dir, cfg.cache, cfg.fresh) as cache:
         for i, name in enumerate(models):
             lm = load_model(name, cfg.device)
             # Text scorers need no model: computed once, with the first.
@@ -119,6 +115,17 @@ def score_job(
     }
     write_json(out_dir / "manifest.json", manifest)
     return manifest
+
+
+def open_cache(out_dir: Path, cache: str | None, fresh: bool = False):
+    """The job's score cache: ``cache`` when given, else ``OUT/cache/nll.sqlite``; ``fresh``
+    deletes it first."""
+    from tamis.cache import ScoreCache
+
+    path = Path(cache) if cache else Path(out_dir) / "cache" / "nll.sqlite"
+    if fresh and path.exists():
+        path.unlink()
+    return ScoreCache(path)
 
 
 def input_info(data_path: str | Path, data: Dataset) -> dict[str, Any]:
@@ -191,9 +198,7 @@ def select_job(out_dir: str | Path, sel: Selection) -> dict:
             kept.append(raws[d.index][1])
         else:
             where, raw = raws[d.index]
-            item = {"id": row["id"], "where": where, "reason": d.reason, "detail": d.detail}
-            item["record" if isinstance(raw, dict) else "text"] = raw
-            rejected.append(item)
+            rejected.append(rejected_item(row["id"], where, raw, d.reason, d.detail))
     if len(kept) + len(rejected) != manifest["input"]["records"]:
         raise RuntimeError("internal error: selection lost records; please report this")
     write_selection(out_dir, kept, rejected)

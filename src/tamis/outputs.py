@@ -52,6 +52,14 @@ def read_scores(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     return table.to_pylist(), [c for c in table.column_names if c not in base]
 
 
+def rejected_item(rid: str | None, where: str, raw: Any, reason: str, detail: str) -> dict:
+    """A ``rejected.jsonl`` line: the original object as ``record``, or the raw line as ``text``
+    when it could not be parsed."""
+    item = {"id": rid, "where": where, "reason": reason, "detail": detail}
+    item["record" if isinstance(raw, dict) else "text"] = raw
+    return item
+
+
 def write_selection(out_dir: Path, kept: list[Any], rejected: list[dict[str, Any]]) -> None:
     write_jsonl(out_dir / "selected.jsonl", kept)
     write_jsonl(out_dir / "rejected.jsonl", rejected)

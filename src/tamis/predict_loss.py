@@ -84,7 +84,7 @@ def predict_loss_job(
     data_path: str | Path, out_dir: str | Path, cfg: PredictLossConfig, progress: bool = True
 ) -> dict:
     """Run the three steps of the module docstring into ``out_dir``; returns the manifest."""
-    from tamis.cache import ScoreCache
+    from tamis.jobs import open_cache
     from tamis.models import load_model
     from tamis.readers import read_dataset
     from tamis.render import resolve_template
@@ -99,8 +99,7 @@ def predict_loss_job(
     small = load_model(cfg.small, cfg.device)
     large = load_model(cfg.large, cfg.device)
     templates = {m.name: resolve_template(cfg.template, m.tokenizer) for m in (small, large)}
-    cache_path = Path(cfg.cache) if cfg.cache else out_dir / "cache" / "nll.sqlite"
-    with ScoreCache(cache_path) as cache:
+    with open_cache(out_dir, cfg.cache) as cache:
         result = score_dataset(
             data,
             small,
