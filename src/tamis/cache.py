@@ -45,7 +45,13 @@ class ScoreCache:
 
     def __init__(self, path: str | Path, flush_every: int = 256, flush_seconds: float = 5.0):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise TamisError(
+                f"{self.path.parent}: cannot create the score cache here ({e.strerror}); "
+                "choose another -o folder or --cache path"
+            ) from None
         try:
             self._db = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT_S)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -106,6 +112,11 @@ class ScoreCache:
             self._db.close()
 
     def _error(self, e: sqlite3.DatabaseError) -> TamisError:
+        if "full" in str(e) or "I/O error" in str(e):  # no space left, or a file size limit
+            return TamisError(
+                f"{self.path}: cannot write the score cache ({e}); the disk may be full: free "
+                "some space and re-run: the scores committed so far are kept"
+            )
         if "locked" in str(e):
             return TamisError(
                 f"{self.path}: the score cache stayed locked for {LOCK_TIMEOUT_S:.0f} s by another "

@@ -20,7 +20,11 @@ os.umask(_UMASK)
 
 @contextlib.contextmanager
 def atomic_open(path: Path, mode: str = "w") -> Iterator[IO]:
-    """Open a temporary file beside ``path``; on success it replaces ``path`` in one rename."""
+    """Open a temporary file beside ``path``; on success it replaces ``path`` in one rename.
+
+    A failed write (a full disk, a file size limit, ``path`` being a folder) raises a
+    :class:`TamisError` and leaves the previous ``path``, if any, untouched.
+    """
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -36,9 +40,14 @@ def atomic_open(path: Path, mode: str = "w") -> Iterator[IO]:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise TamisError(
+                f"{path}: cannot write ({e.strerror or e}); the previous file, if any, is "
+                "unchanged; free some disk space or choose another -o folder"
+            ) from None
         raise
 
 
@@ -48,11 +57,16 @@ def write_json(path: Path, value: Any) -> None:
         f.write("\n")
 
 
+def jsonl_line(row: Any) -> str:
+    """``row`` as one line of JSON Lines, UTF-8 kept as is."""
+    return json.dumps(row, ensure_ascii=False, default=str) + "\n"
+
+
 def write_jsonl(path: Path, rows: Iterable[Any]) -> None:
     """One JSON value per line (UTF-8 kept as is), written atomically."""
     with atomic_open(path) as f:
         for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+            f.write(jsonl_line(row))
 
 
 def file_sha256(path: Path) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tamis.files import atomic_open, write_jsonl
+from tamis.files import atomic_open, jsonl_line
 
 INT_COLUMNS = {"index", "prompt_tokens", "response_tokens", "cluster"}
 TEXT_COLUMNS = {"id", "status", "detail"}
@@ -61,5 +61,13 @@ def rejected_item(rid: str | None, where: str, raw: Any, reason: str, detail: st
 
 
 def write_selection(out_dir: Path, kept: list[Any], rejected: list[dict[str, Any]]) -> None:
-    write_jsonl(out_dir / "selected.jsonl", kept)
-    write_jsonl(out_dir / "rejected.jsonl", rejected)
+    """Both files or neither: each is written out before either is renamed into place, so a
+    full disk leaves the previous selection whole."""
+    with (
+        atomic_open(out_dir / "selected.jsonl") as sel,
+        atomic_open(out_dir / "rejected.jsonl") as rej,
+    ):
+        for f, rows in ((sel, kept), (rej, rejected)):
+            for row in rows:
+                f.write(jsonl_line(row))
+            f.flush()  # a full disk fails here, before any rename

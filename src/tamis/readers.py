@@ -11,15 +11,27 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tamis.errors import BadRecord, TamisError
-from tamis.records import FORMATS, Record, detect_format, to_record
+from tamis.records import (
+    FORMATS,
+    Record,
+    check_object,
+    detect_format,
+    json_type,
+    to_record,
+)
 
 EXTENSIONS = (".jsonl", ".json", ".parquet", ".csv")
+# A JSON escape of a UTF-16 surrogate: a pair is one character, but a lone one cannot be written
+# as UTF-8, so such a record would crash every output file it went to.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass
@@ -51,6 +63,8 @@ def read_dataset(path: str | Path, fmt: str | None = None, skip_bad: bool = Fals
     ``fmt`` forces one of :data:`~tamis.records.FORMATS`; by default it is detected from the first
     record whose fields fit a format. Duplicate ids are bad records (the later one is the
     duplicate); records without an ``id`` have a content id, so exact duplicates are caught too.
+    A file whose every record is bad raises :class:`TamisError` even with ``skip_bad``: there is
+    nothing to curate.
     """
     path = Path(path)
     if fmt is not None and fmt not in FORMATS:
@@ -72,7 +86,7 @@ def read_dataset(path: str | Path, fmt: str | None = None, skip_bad: bool = Fals
             "add records or point tamis at another file"
         )
     if fmt is None:
-        fmt = _detect(path, items)
+        fmt = _detect(path, items, skip_bad)
     data = Dataset(path, fmt)
     seen: dict[str, str] = {}
     for index, (where, obj, error) in enumerate(items):
@@ -91,6 +105,12 @@ def read_dataset(path: str | Path, fmt: str | None = None, skip_bad: bool = Fals
         seen[record.id] = where
         record.index = index
         data.records.append(record)
+    if not data.records:  # only with skip_bad: nothing is left to curate
+        first = data.bad[0]
+        raise TamisError(
+            f"{path}: every record is bad ({len(data.bad)} read; the first, {first.where}: "
+            f"{first.detail}); fix the file"
+        )
     return data
 
 
@@ -110,7 +130,7 @@ def _duplicate(record: Record, where: str, first: str) -> BadRecord:
     )
 
 
-def _detect(path: Path, items: list) -> str:
+def _detect(path: Path, items: list, skip_bad: bool) -> str:
     # The first record that fits a format decides, so a bad leading record (say, one missing its
     # output) is reported as what it is, or skipped with --skip-bad, instead of blocking the file.
     first = None
@@ -127,9 +147,18 @@ def _detect(path: Path, items: list) -> str:
             "instruction/output (alpaca), prompt/response, conversations (sharegpt) or "
             "messages; rename the fields or pass --format"
         )
+    # No record is a JSON object: every one is unreadable, or a list, a string, a number...
+    where, obj, error = items[0]
+    if error is None:
+        try:
+            check_object(obj, where)
+        except BadRecord as bad:
+            error = bad
+    if not skip_bad:
+        raise error
     raise TamisError(
-        f"{path}: no record is a JSON object, so the format cannot be detected; "
-        "fix the file or pass --format"
+        f"{path}: no record is a JSON object ({len(items)} read; the first, {error.where}: "
+        f"{error.detail}); fix the file"
     )
 
 
@@ -140,7 +169,7 @@ def _jsonl_items(path: Path) -> Iterator[Item]:
     with path.open("rb") as f:
         for lineno, line in enumerate(f, start=1):
             where = f"{path}:{lineno}"
-            if lineno == 1 and line.startswith(b"\xef\xbb\xbf"):
+            if line.startswith(b"\xef\xbb\xbf"):  # line 1, or the start of a file appended
                 line = line[3:]
             if not line.strip():
                 continue
@@ -159,20 +188,62 @@ def _jsonl_items(path: Path) -> Iterator[Item]:
                     ),
                 )
                 continue
+            text = text.rstrip("\r\n")
             try:
-                yield where, json.loads(text), None
-            except json.JSONDecodeError as e:
-                yield (
-                    where,
-                    None,
-                    _bad_text(
-                        where,
-                        "bad_json",
-                        f"invalid JSON ({e.msg} at column {e.colno})",
-                        "fix the line or use --skip-bad",
-                        text.rstrip("\r\n"),
-                    ),
-                )
+                value = json.loads(text)
+            except (ValueError, RecursionError) as e:
+                message, fix = _json_problem(e, lineno, text)
+                yield where, None, _bad_text(where, "bad_json", message, fix, text)
+                continue
+            if _SURROGATE_ESCAPE.search(text) and _has_surrogate(value):
+                yield where, None, _surrogate(where, text)
+                continue
+            yield where, value, None
+
+
+def _json_problem(e: Exception, lineno: int, text: str) -> tuple[str, str]:
+    """What is wrong with a JSON Lines line, and the fix."""
+    fix = "fix the line or use --skip-bad"
+    if isinstance(e, RecursionError):
+        return "invalid JSON (nested too deeply to read)", fix
+    if not isinstance(e, json.JSONDecodeError):  # int() refuses a number of over 4300 digits
+        return "invalid JSON (a number has too many digits to read)", fix
+    message = f"invalid JSON ({_json_error(e)})"
+    if e.msg == "Extra data":
+        fix = "put one record per line (a bare CR is not a line end), or use --skip-bad"
+    elif lineno == 1 and text.lstrip().startswith("["):
+        fix = "the file looks like one JSON list: rename it to .json"
+    return message, fix
+
+
+def _json_error(e: json.JSONDecodeError) -> str:
+    # Some messages end in "at" already: "Unterminated string starting at".
+    return f"{e.msg}{'' if e.msg.endswith(' at') else ' at'} column {e.colno}"
+
+
+def _has_surrogate(value: Any) -> bool:
+    stack = [value]  # not recursive: the value may be nested nearly as deep as json allows
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str) and _SURROGATE.search(v):
+            return True
+        if isinstance(v, dict):
+            stack.extend(v)
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return False
+
+
+def _surrogate(where: str, text: str) -> BadRecord:
+    return _bad_text(
+        where,
+        "bad_encoding",
+        "text holds a lone UTF-16 surrogate escape (such as \\ud800), which is not valid Unicode",
+        "fix the escape (a character outside the BMP is a pair, e.g. \\ud83d\\ude00) "
+        "or use --skip-bad",
+        text,
+    )
 
 
 def _bad_text(where: str, reason: str, message: str, fix: str, text: Any) -> BadRecord:
@@ -197,6 +268,10 @@ def _json_items(path: Path) -> Iterator[Item]:
     text = _read_text(path)
     try:
         value = json.loads(text)
+    except RecursionError:
+        raise TamisError(
+            f"{path}: invalid JSON (nested too deeply to read); fix the file"
+        ) from None
     except json.JSONDecodeError as e:
         hint = (
             " (this looks like JSON Lines: rename the file to .jsonl)"
@@ -204,7 +279,11 @@ def _json_items(path: Path) -> Iterator[Item]:
             else ""
         )
         raise TamisError(
-            f"{path}:{e.lineno}: invalid JSON ({e.msg} at column {e.colno}){hint}; fix the file"
+            f"{path}:{e.lineno}: invalid JSON ({_json_error(e)}){hint}; fix the file"
+        ) from None
+    except ValueError:  # int() refuses a number of over 4300 digits
+        raise TamisError(
+            f"{path}: invalid JSON (a number has too many digits to read); fix the file"
         ) from None
     if isinstance(value, dict):
         for key in ("data", "records", "examples"):
@@ -218,34 +297,60 @@ def _json_items(path: Path) -> Iterator[Item]:
             )
     if not isinstance(value, list):
         raise TamisError(
-            f"{path}: expected a JSON list of records, got {type(value).__name__}; "
+            f"{path}: expected a JSON list of records, got {json_type(value)}; "
             "save the records as a list [...] or one per line as .jsonl"
         )
+    check = _SURROGATE_ESCAPE.search(text) is not None
     for i, obj in enumerate(value):
-        yield f"{path}: item {i}", obj, None
+        where = f"{path}: item {i}"
+        if check and _has_surrogate(obj):
+            yield where, None, _surrogate(where, json.dumps(obj))  # escaped: writable
+            continue
+        yield where, obj, None
 
 
 def _csv_items(path: Path) -> Iterator[Item]:
-    reader = csv.DictReader(io.StringIO(_read_text(path), newline=""))
-    if not reader.fieldnames:
-        raise TamisError(f"{path}: the CSV file has no header row; add one naming the columns")
-    for row in reader:
-        # DictReader puts surplus cells under None: a row with more cells than the header.
-        where = f"{path}:{reader.line_num}"
-        if None in row:
-            yield (
-                where,
-                None,
-                _bad_text(
-                    where,
-                    "bad_csv",
-                    "row has more cells than the header",
-                    "quote cells that contain commas",
-                    json.dumps(row[None]),
-                ),
+    # One cell may hold a whole long record; the csv module's default limit is 128 KiB.
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
+    # strict: an unclosed quote is an error, not a cell that swallows the rest of the file.
+    rows = csv.reader(io.StringIO(_read_text(path), newline=""), strict=True)
+    start = 1  # the line a row starts on; a quoted cell can hold line breaks
+    try:
+        header = next(rows, None)
+        if not header:
+            raise TamisError(f"{path}: the CSV file has no header row; add one naming the columns")
+        twice = sorted({h for h in header if header.count(h) > 1})
+        if twice:
+            raise TamisError(
+                f"{path}:1: the header names {', '.join(map(repr, twice))} more than once; "
+                "give every column its own name"
             )
-            continue
-        yield where, row, None
+        start = rows.line_num + 1
+        for cells in rows:
+            where = f"{path}:{start}"
+            start = rows.line_num + 1
+            if not cells:
+                continue  # a blank line
+            if len(cells) > len(header):
+                yield (
+                    where,
+                    None,
+                    _bad_text(
+                        where,
+                        "bad_csv",
+                        f"row has {len(cells)} cells, the header {len(header)}",
+                        "quote cells that contain commas",
+                        json.dumps(cells, ensure_ascii=False),
+                    ),
+                )
+                continue
+            padded = cells + [None] * (len(header) - len(cells))  # DictReader's restval
+            yield where, dict(zip(header, padded, strict=True)), None
+    except csv.Error as e:
+        raise TamisError(
+            f"{path}:{start}: not valid CSV ({e}); close the quoted cell that starts on this "
+            'row, and double every quote inside a quoted cell ("")'
+        ) from None
 
 
 def _parquet_items(path: Path) -> Iterator[Item]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,18 +102,35 @@ def detect_format(obj: dict[str, Any]) -> str | None:
     return found[0] if found else None
 
 
+def json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type, for messages: ``null``, not ``NoneType``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    names = {str: "string", list: "list", dict: "object"}
+    return names.get(type(value), type(value).__name__)
+
+
+def check_object(obj: Any, where: str) -> None:
+    """Raise ``not_an_object`` unless ``obj`` is a JSON object (a dict)."""
+    if not isinstance(obj, dict):
+        raise BadRecord(
+            where,
+            "not_an_object",
+            f"expected a JSON object, got {json_type(obj)}",
+            'each record must be an object such as {"instruction": ..., "output": ...}',
+        )
+
+
 def to_record(obj: Any, fmt: str, where: str) -> Record:
     """Normalise one input object of format ``fmt`` into a :class:`Record`.
 
     Raises :class:`BadRecord` naming ``where`` when the object does not fit.
     """
-    if not isinstance(obj, dict):
-        raise BadRecord(
-            where,
-            "not_an_object",
-            f"expected a JSON object, got {type(obj).__name__}",
-            'each record must be an object such as {"instruction": ..., "output": ...}',
-        )
+    check_object(obj, where)
     found = matching_formats(obj)
     if found and fmt not in found:
         raise BadRecord(
@@ -126,7 +144,9 @@ def to_record(obj: Any, fmt: str, where: str) -> Record:
         raise BadRecord(
             where, "empty_response", "the response is empty", "remove the record or use --skip-bad"
         )
-    rid = obj.get("id")
+    rid = _nan_to_none(obj.get("id"))
+    if isinstance(rid, float) and rid.is_integer():
+        rid = int(rid)  # pandas stores an integer column with gaps as floats
     hashed = rid is None or (isinstance(rid, str) and not rid.strip())
     if hashed:
         rid = content_id(prompt, response, alpaca)
@@ -134,14 +154,20 @@ def to_record(obj: Any, fmt: str, where: str) -> Record:
         raise BadRecord(
             where,
             "wrong_type",
-            f"field 'id' must be a string or integer, got {type(rid).__name__}",
+            f"field 'id' must be a string or integer, got {json_type(rid)} {_short(rid)}",
             "fix the id or drop the field so tamis hashes the content",
         )
     return Record(str(rid), prompt, response, obj, where, alpaca, hashed_id=hashed)
 
 
+def _nan_to_none(value: Any) -> Any:
+    # pandas writes a missing value as NaN: it counts as null.
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
 def _text(obj: dict[str, Any], key: str, where: str, required: bool = True) -> str:
-    if key not in obj or obj[key] is None:
+    value = _nan_to_none(obj.get(key))
+    if value is None:
         if not required:
             return ""
         raise BadRecord(
@@ -150,17 +176,23 @@ def _text(obj: dict[str, Any], key: str, where: str, required: bool = True) -> s
             f"field '{key}' is missing or null",
             f"add '{key}' or use --skip-bad",
         )
-    value = obj[key]
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
         return str(value)
     if not isinstance(value, str):
         raise BadRecord(
             where,
             "wrong_type",
-            f"field '{key}' must be text, got {type(value).__name__}",
+            f"field '{key}' must be text, got {json_type(value)} {_short(value)}",
             f"make '{key}' a string or use --skip-bad",
         )
     return value
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _first_key(obj: dict[str, Any], keys: tuple[str, ...]) -> str:

@@ -20,7 +20,11 @@ assistant turn with no conversation (ChatML: ``<|im_start|>assistant\\n``) for `
 
 Records longer than ``max_tokens``: the prompt is cut from the left and ``truncated`` is set;
 when even the response does not fit beside one prompt token, :class:`TooLong` is raised and the
-record is dropped with reason ``too_long``.
+record is dropped with reason ``too_long``. Text that is certainly too long is never tokenized
+whole (tokenizing 10 MB takes ~1.7 GB of memory): a response of more characters than
+:func:`char_limit` is ``too_long`` at once, and a longer prompt is cut to its last
+``char_limit`` characters before it is tokenized (still more tokens than fit, so the tokens kept
+are the same).
 """
 
 from __future__ import annotations
@@ -82,11 +86,32 @@ def resolve_template(template: str, tokenizer: Any) -> str:
 
 def encode(record: Record, tokenizer: Any, template: str, max_tokens: int) -> Encoded:
     """Prompt and response ids of ``record`` under ``template`` (``chat`` or ``alpaca``)."""
+    limit = char_limit(tokenizer, max_tokens)
+    if len(record.response) > limit:
+        raise TooLong(
+            f"the response has {len(record.response)} characters, more than {max_tokens} "
+            "tokens can hold"
+        )
     if template == "chat":
-        prompt_ids, response_ids = _chat_parts(record, tokenizer)
+        prompt_ids, response_ids = _chat_parts(record, tokenizer, limit)
     else:
-        prompt_ids, response_ids = _alpaca_parts(record, tokenizer)
+        prompt_ids, response_ids = _alpaca_parts(record, tokenizer, limit)
     return _fit(prompt_ids, response_ids, max_tokens)
+
+
+def char_limit(tokenizer: Any, max_tokens: int) -> int:
+    """A text of more characters than this has more than ``max_tokens`` tokens.
+
+    No token covers more characters than the longest one in the vocabulary, so n characters
+    make at least n / longest tokens; the factor 2 is a margin for normalizers that drop
+    characters. SmolLM2 (longest token 81 characters), 2048 tokens: 331,776 characters.
+    """
+    return 2 * max_tokens * _longest_token(tokenizer)
+
+
+@functools.lru_cache(maxsize=8)
+def _longest_token(tokenizer: Any) -> int:
+    return max((len(t) for t in tokenizer.get_vocab()), default=1)
 
 
 def encode_unconditional(encoded: Encoded, tokenizer: Any, template: str) -> Encoded:
@@ -109,7 +134,7 @@ def _messages(record: Record) -> list[dict[str, str]]:
     return [{"role": m.role, "content": m.content} for m in record.prompt]
 
 
-def _chat_parts(record: Record, tokenizer: Any) -> tuple[list[int], list[int]]:
+def _chat_parts(record: Record, tokenizer: Any, limit: int) -> tuple[list[int], list[int]]:
     messages = _messages(record)
     prompt_text = tokenizer.apply_chat_template(
         messages, tokenize=False, add_generation_prompt=True
@@ -121,16 +146,16 @@ def _chat_parts(record: Record, tokenizer: Any) -> tuple[list[int], list[int]]:
         response_text = full_text[len(prompt_text) :].rstrip()
     else:  # templates that rewrite earlier turns: fall back to response + end of sequence
         response_text = record.response + (tokenizer.eos_token or "")
-    return _ids(tokenizer, prompt_text), _ids(tokenizer, response_text)
+    return _ids(tokenizer, prompt_text[-limit:]), _ids(tokenizer, response_text)
 
 
-def _alpaca_parts(record: Record, tokenizer: Any) -> tuple[list[int], list[int]]:
+def _alpaca_parts(record: Record, tokenizer: Any, limit: int) -> tuple[list[int], list[int]]:
     instruction, extra = record.alpaca_fields or (_flatten(record), "")
     if extra.strip():
         prompt_text = ALPACA_INPUT.format(instruction=instruction, input=extra)
     else:
         prompt_text = ALPACA_NO_INPUT.format(instruction=instruction)
-    prompt_ids = tokenizer(prompt_text, add_special_tokens=True)["input_ids"]
+    prompt_ids = tokenizer(prompt_text[-limit:], add_special_tokens=True)["input_ids"]
     response_ids = _ids(tokenizer, record.response)
     if tokenizer.eos_token_id is not None:
         response_ids.append(tokenizer.eos_token_id)

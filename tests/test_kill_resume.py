@@ -1,0 +1,101 @@
+"""Crash safety: `tamis run` and `tamis clear` killed by SIGKILL at random points, then run again,
+end with the outputs of a run that was never interrupted (real model, real processes).
+
+`tamis train`'s kill test is in test_train.py. Scores may differ from the uninterrupted run's in
+the last float digits (a resumed run batches the remaining records differently), so numbers are
+compared to 1e-5 relative and everything else exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pyarrow.parquet as pq
+from conftest import DEMO
+
+KILLS = 3
+
+
+def records(n: int) -> list[dict]:
+    with DEMO.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f][:n]
+
+
+def same(a, b) -> bool:
+    """Equal, with floats compared to 1e-5 relative."""
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-9) or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def outputs(out) -> dict:
+    """Every data output of a run folder, parsed; timings left out of the manifest."""
+    found = {
+        p.name: [json.loads(x) for x in p.read_text().splitlines()] for p in out.glob("*.jsonl")
+    }
+    found["scores.parquet"] = pq.read_table(out / "scores.parquet").to_pylist()
+    manifest = json.loads((out / "manifest.json").read_text())
+    found["counts"] = manifest["counts"]
+    return found
+
+
+def killed_then_finished(cmd: list[str], seconds: float, seed: int) -> int:
+    """Start ``cmd`` and SIGKILL it after a random fraction of ``seconds``, KILLS times, then run
+    it to the end; returns how many kills hit a running process."""
+    rng = random.Random(seed)
+    hits = 0
+    for _ in range(KILLS):
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.3, 0.9) * seconds)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            hits += 1
+        proc.wait()
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return hits
+
+
+def clean_and_killed(tmp_path, args: list[str], seed: int):
+    base = [sys.executable, "-m", "tamis", *args]
+    t0 = time.monotonic()
+    subprocess.run([*base, "-o", str(tmp_path / "clean")], check=True, capture_output=True)
+    seconds = time.monotonic() - t0
+    hits = killed_then_finished([*base, "-o", str(tmp_path / "killed")], seconds, seed)
+    return outputs(tmp_path / "clean"), outputs(tmp_path / "killed"), hits
+
+
+def test_a_run_killed_at_random_points_resumes_to_the_same_outputs(tmp_path, write_jsonl):
+    rows = records(24)
+    rows.insert(5, {"instruction": "Say hi.", "output": ""})  # a rejected record too
+    data = write_jsonl(rows)
+    args = ["run", str(data), "--keep", "0.5", "--batch-size", "4", "--skip-bad", "-q"]
+    clean, killed, hits = clean_and_killed(tmp_path, args, seed=1)
+    assert hits >= 2, f"only {hits} of {KILLS} kills caught the run while it was working"
+    assert set(clean) == set(killed) >= {"selected.jsonl", "rejected.jsonl", "scores.parquet"}
+    for name in clean:
+        assert same(clean[name], killed[name]), name
+    assert clean["counts"]["input"] == 25 and clean["counts"]["selected"] == 12
+
+
+def test_a_clear_killed_at_random_points_resumes_to_the_same_outputs(tmp_path, write_jsonl):
+    data = write_jsonl(records(5))
+    args = ["clear", str(data), "--keep", "0.6", "--samples", "2", "-q"]
+    args += ["--max-new-tokens", "16", "--correct-max-new-tokens", "24"]
+    clean, killed, hits = clean_and_killed(tmp_path, args, seed=2)
+    assert hits >= 2, f"only {hits} of {KILLS} kills caught the run while it was working"
+    expected = {"selected.jsonl", "corrected.jsonl", "corrections.jsonl", "scores.parquet"}
+    assert set(clean) == set(killed) >= expected
+    for name in clean:
+        assert same(clean[name], killed[name]), name
+    assert len(clean["corrections.jsonl"]) == 2  # the two least confident of five
