@@ -175,7 +175,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "(low_confidence) and replace a dropped record's response with a generated one only "
         "when the model prefers it in both orders and is more confident in it. Writes "
         "corrected.jsonl (the curated data), corrections.jsonl, selected.jsonl, rejected.jsonl, "
-        "scores.parquet and manifest.json.",
+        "scores.parquet, manifest.json and report.html.",
         formatter_class=HelpFormatter,
     )
     p.add_argument("data", metavar="DATA", type=Path, help="instruction data, as for tamis score")
@@ -247,7 +247,10 @@ def _cmd_clear(args: argparse.Namespace) -> int:
             prefer_threshold=args.prefer_threshold,
         ),
     )
+    from tamis.report import write_report_after_job
+
     manifest = clear_job(args.data, args.out, job, progress=not args.quiet)
+    write_report_after_job(args.out, args.quiet)  # last: the job's outputs are complete
     if not args.quiet:
         c, s = manifest["counts"], manifest["clear"]
         print(

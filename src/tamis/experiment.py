@@ -339,8 +339,8 @@ def add_parser(subparsers) -> None:
         description="Run the arms of CONFIG.yaml (see configs/ and the guide): full data, the "
         "top budget by each scorer, random subsets of the same size, optionally the lowest; "
         "each trained with the same settings for every seed and evaluated on the same held-out "
-        "test set. Resumes arm by arm. Writes results.json, results.md, loss_curves.png and "
-        "metrics.png.",
+        "test set. Resumes arm by arm. Writes results.json, results.md, loss_curves.png, "
+        "metrics.png and report.html.",
         formatter_class=HelpFormatter,
     )
     p.add_argument("config", metavar="CONFIG", type=Path, help="experiment configuration (YAML)")
@@ -350,7 +350,10 @@ def add_parser(subparsers) -> None:
     def run(args: argparse.Namespace) -> int:
         import sys
 
+        from tamis.report import write_report_after_job
+
         results = run_experiment(args.config, args.out, progress=not args.quiet)
+        write_report_after_job(args.out, args.quiet)  # last: results and plots are complete
         if not args.quiet:
             print(_table(results), file=sys.stderr)
         return 0
