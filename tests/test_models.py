@@ -67,3 +67,24 @@ def test_gemma3_270m_loads_and_uses_the_alpaca_template(tmp_path):
         result = score_dataset(data, lm, get_scorers(["ppl"]), cache, progress=False)
     assert result.template == "alpaca"
     assert all(1.0 < r["ppl"] < 1000 for r in result.rows)
+
+
+def test_bfloat16_scores_are_close_to_float32_and_cached_apart(lm, tmp_path):
+    from tamis.cache import ScoreCache
+    from tamis.score import score_dataset
+    from tamis.scorers import get_scorers
+
+    with pytest.raises(TamisError, match="unknown precision 'int8'; choose one of"):
+        load_model("smollm2-135m", precision="int8")
+    half = load_model("smollm2-135m", precision="bfloat16")
+    assert half.precision == "bfloat16" and lm.precision == "float32"
+    assert half.sha256 != lm.sha256  # the cache keys differ
+    assert load_model("smollm2-135m", precision="auto").precision == "float32"  # on a CPU
+    data = read_dataset(DEMO)
+    data.records = data.records[:3]
+    with ScoreCache(tmp_path / "c.sqlite") as cache:
+        full = score_dataset(data, lm, get_scorers(["ce"]), cache, progress=False)
+        low = score_dataset(data, half, get_scorers(["ce"]), cache, progress=False)
+    assert low.stats["computed"] == 3  # nothing reused from float32
+    for a, b in zip(full.rows, low.rows, strict=True):
+        assert b["ce"] == pytest.approx(a["ce"], rel=0.05)

@@ -140,3 +140,20 @@ def test_tokens_scorer_needs_no_forward_pass(lm, demo12, tmp_path):
         result = score_dataset(demo12, lm, get_scorers(["tokens"]), cache, progress=False)
     assert result.stats["computed"] == 0
     assert all(r["response_tokens"] > 0 for r in result.rows)
+
+
+def test_chunked_scoring_gives_the_same_rows_and_keeps_no_encodings(
+    lm, demo12, tmp_path, monkeypatch
+):
+    whole = score(demo12, lm, tmp_path, "whole.sqlite", batch_size=4)
+    monkeypatch.setattr("tamis.score.CHUNK_RECORDS", 5)  # 12 records: chunks of 5, 5 and 2
+    chunked = score(demo12, lm, tmp_path, "chunked.sqlite", batch_size=4)
+    assert [r["id"] for r in chunked.rows] == [r["id"] for r in whole.rows]
+    for a, b in zip(whole.rows, chunked.rows, strict=True):
+        for c in COLUMNS:
+            assert b[c] == pytest.approx(a[c], rel=1e-4), (a["id"], c)
+    assert chunked.stats["computed"] == whole.stats["computed"] == 24
+    assert chunked.stats["tokens"] == whole.stats["tokens"]
+    assert chunked.encoded == {}
+    kept = score(demo12, lm, tmp_path, "chunked.sqlite", keep_encoded=True)
+    assert sorted(kept.encoded) == [r.index for r in demo12.records]

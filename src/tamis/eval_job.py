@@ -52,6 +52,7 @@ def eval_job(model: str, data_path: str | Path, out_dir: str | Path, opts: dict[
         result = score_dataset(
             data, lm, get_scorers(["ce", "tokens"]), cache, opts["template"],
             opts["max_tokens"], opts["batch_size"], not opts["quiet"],
+            keep_encoded=opts["generate"],
         )  # fmt: skip
         ok = [r for r in result.rows if r["status"] == "ok"]
         if not ok:

@@ -25,6 +25,9 @@ from tamis.errors import TamisError
 from tamis.files import file_sha256, write_json
 
 DEFAULT_MODEL = "smollm2-135m"
+# auto: float32 on a CPU, bfloat16 on a GPU. bfloat16 runs 7x slower than float32 on a 2-core
+# AVX-512 CPU. int8 dynamic quantization was measured and not shipped: see docs/performance.md.
+PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ class LoadedModel:
     model: Any
     tokenizer: Any
     device: str
+    precision: str = "float32"
 
     @property
     def has_chat_template(self) -> bool:
@@ -166,8 +170,13 @@ def model_sha256(path: Path) -> str:
     return memo[key] if path.is_file() else outer.hexdigest()
 
 
-def load_model(name_or_path: str = DEFAULT_MODEL, device: str = "cpu") -> LoadedModel:
-    """Load a model and tokenizer for scoring or training, in float32, from local files only.
+def load_model(
+    name_or_path: str = DEFAULT_MODEL, device: str = "cpu", precision: str = "float32"
+) -> LoadedModel:
+    """Load a model and tokenizer for scoring or training from local files only.
+
+    ``precision`` is one of :data:`PRECISIONS`. Scores in bfloat16 are cached apart from
+    float32's (``sha256`` then names the precision); training loads in float32.
 
     >>> lm = load_model("smollm2-135m")  # doctest: +SKIP
     """
@@ -177,6 +186,10 @@ def load_model(name_or_path: str = DEFAULT_MODEL, device: str = "cpu") -> Loaded
         raise TamisError(f"unknown device '{device}'; choose one of: cpu, cuda")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise TamisError("--device cuda was given but PyTorch sees no CUDA GPU; use --device cpu")
+    if precision not in PRECISIONS:
+        raise TamisError(f"unknown precision '{precision}'; choose one of: {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        precision = "bfloat16" if device.startswith("cuda") else "float32"
     name, path = resolve(name_or_path)
     sha = model_sha256(path)
     if (path / "adapter_config.json").is_file():
@@ -187,7 +200,10 @@ def load_model(name_or_path: str = DEFAULT_MODEL, device: str = "cpu") -> Loaded
         model, tokenizer = _load_folder(folder)
     model.to(device)
     model.eval()
-    return LoadedModel(name, path, sha, model, tokenizer, device)
+    if precision == "bfloat16":
+        model.to(torch.bfloat16)
+        sha = hashlib.sha256(f"{sha}+{precision}".encode()).hexdigest()
+    return LoadedModel(name, path, sha, model, tokenizer, device, precision)
 
 
 def _load_adapter(folder: Path):

@@ -21,6 +21,9 @@ from tamis.scorers import Scorer, TextScorer, TokenNLL
 
 DEFAULT_MAX_TOKENS = 2048
 STATUS_OK = "ok"
+# Records encoded and scored at a time: token ids and NLLs are held for one chunk only, so memory
+# does not grow with the dataset; large enough that length-sorted batches still pad little.
+CHUNK_RECORDS = 4096
 
 
 @dataclass
@@ -45,34 +48,39 @@ def score_dataset(
     max_tokens: int = DEFAULT_MAX_TOKENS,
     batch_size: int = 8,
     progress: bool = True,
+    keep_encoded: bool = False,
 ) -> ScoreResult:
-    """Score every record of ``data`` with ``lm`` (a :class:`~tamis.models.LoadedModel`)."""
+    """Score every record of ``data`` with ``lm`` (a :class:`~tamis.models.LoadedModel`).
+
+    Records are encoded and scored :data:`CHUNK_RECORDS` at a time, so token ids and per-token
+    NLLs never pile up for the whole dataset. ``keep_encoded`` keeps every record's encoding in
+    ``result.encoded`` for steps that need them afterwards (LP training, generation).
+    """
     start = time.perf_counter()
     template = resolve_template(template, lm.tokenizer)
     text_scorers = [s for s in scorers if isinstance(s, TextScorer)]
     scorers = [s for s in scorers if not isinstance(s, TextScorer)]
-    passes = set().union(*(s.passes for s in scorers))
+    passes = sorted(set().union(*(s.passes for s in scorers)))
     columns = [c for s in [*scorers, *text_scorers] for c in s.columns]
-    encoded, by_index = encode_dataset(data, lm.tokenizer, template, max_tokens)
-    sequences: dict[str, Encoded] = {}  # cache key -> sequence to score; duplicates scored once
-    keys: dict[int, dict[str, str]] = {}
-    for index, cond in encoded.items():
-        keys[index] = {}
-        if "conditional" in passes:
-            keys[index]["conditional"] = add_sequence(sequences, lm.sha256, cond)
-        if "unconditional" in passes:
-            uncond = encode_unconditional(cond, lm.tokenizer, template)
-            keys[index]["unconditional"] = add_sequence(sequences, lm.sha256, uncond)
-    nlls, stats = cached_nlls(lm, sequences, cache, batch_size, progress)
-    for index, cond in encoded.items():
-        t = TokenNLL(
-            nlls.get(keys[index].get("conditional")),
-            nlls.get(keys[index].get("unconditional")),
-            cond.n_prompt,
-            cond.n_response,
-        )
-        for scorer in scorers:
-            by_index[index].update(scorer.compute(t))
+    by_index, kept = _bad_rows(data), {}
+    stats = {"sequences": 0, "from_cache": 0, "computed": 0, "tokens": 0, "forward_s": 0.0}
+    bar = progress_bar(len(data.records) * len(passes), progress and bool(passes), "scoring")
+    try:
+        for lo in range(0, len(data.records), CHUNK_RECORDS):
+            chunk = data.records[lo : lo + CHUNK_RECORDS]
+            encoded = _encode_records(chunk, lm.tokenizer, template, max_tokens, by_index)
+            if scorers:  # model scorers; ``tokens`` needs no forward pass but still a row
+                target = bar.n + len(chunk) * len(passes)
+                done = _score_chunk(
+                    lm, encoded, template, passes, scorers, cache, batch_size, bar, stats
+                )
+                for index, values in done.items():
+                    by_index[index].update(values)
+                bar.update(target - bar.n)  # cache hits, duplicates and too-long records
+            if keep_encoded:
+                kept.update(encoded)
+    finally:
+        bar.close()
     for scorer in text_scorers:
         for column, values in scorer.compute_all(data.records).items():
             for rec, value in zip(data.records, values, strict=True):
@@ -81,8 +89,10 @@ def score_dataset(
     for row in rows:
         for c in columns:
             row.setdefault(c, None)
+    if stats["computed"]:
+        stats["tokens_per_s"] = stats["tokens"] / max(stats["forward_s"], 1e-9)
     stats["wall_s"] = time.perf_counter() - start
-    return ScoreResult(rows, columns, template, stats, encoded)
+    return ScoreResult(rows, columns, template, stats, kept)
 
 
 def add_sequence(sequences: dict[str, Encoded], sha: str, e: Encoded) -> str:
@@ -96,13 +106,23 @@ def encode_dataset(data: Dataset, tokenizer, template: str, max_tokens: int):
     """``({input index: Encoded}, {input index: row})``: every record encoded once; rows start
     with ``index``, ``id``, ``status`` (``ok``, ``too_long`` or the bad-input reason), ``detail``
     and ``truncated``. ``template`` must be resolved (``chat`` or ``alpaca``)."""
+    rows = _bad_rows(data)
+    return _encode_records(data.records, tokenizer, template, max_tokens, rows), rows
+
+
+def _bad_rows(data: Dataset) -> dict[int, dict[str, Any]]:
     # Keyed by input position: a caller may have filtered data.records, so positions can have gaps.
     rows: dict[int, dict[str, Any]] = {}
-    encoded: dict[int, Encoded] = {}
     for bad in data.bad:
         rid = bad.raw.get("id") if isinstance(bad.raw, dict) else None
         rows[bad.index] = _row(bad.index, None if rid is None else str(rid), bad.reason, bad.detail)
-    for rec in data.records:
+    return rows
+
+
+def _encode_records(records, tokenizer, template: str, max_tokens: int, rows: dict) -> dict:
+    """Encode ``records``; add each one's row to ``rows``; return ``{index: Encoded}``."""
+    encoded: dict[int, Encoded] = {}
+    for rec in records:
         try:
             e = encode(rec, tokenizer, template, max_tokens)
         except TooLong as too_long:
@@ -110,7 +130,33 @@ def encode_dataset(data: Dataset, tokenizer, template: str, max_tokens: int):
             continue
         rows[rec.index] = _row(rec.index, rec.id, STATUS_OK, "", e.truncated)
         encoded[rec.index] = e
-    return encoded, rows
+    return encoded
+
+
+def _score_chunk(lm, encoded, template, passes, scorers, cache, batch_size, bar, stats) -> dict:
+    """``{index: score columns}`` for the encoded records of one chunk; adds to ``stats``."""
+    sequences: dict[str, Encoded] = {}  # cache key -> sequence to score; duplicates scored once
+    keys: dict[int, dict[str, str]] = {}
+    for index, cond in encoded.items():
+        keys[index] = {}
+        if "conditional" in passes:
+            keys[index]["conditional"] = add_sequence(sequences, lm.sha256, cond)
+        if "unconditional" in passes:
+            uncond = encode_unconditional(cond, lm.tokenizer, template)
+            keys[index]["unconditional"] = add_sequence(sequences, lm.sha256, uncond)
+    nlls, chunk_stats = cached_nlls(lm, sequences, cache, batch_size, True, bar=bar)
+    for k in ("sequences", "from_cache", "computed", "tokens", "forward_s"):
+        stats[k] += chunk_stats.get(k, 0)
+    out = {}
+    for index, cond in encoded.items():
+        t = TokenNLL(
+            nlls.get(keys[index].get("conditional")),
+            nlls.get(keys[index].get("unconditional")),
+            cond.n_prompt,
+            cond.n_response,
+        )
+        out[index] = {k: v for scorer in scorers for k, v in scorer.compute(t).items()}
+    return out
 
 
 def _row(index: int, rid: str | None, status: str, detail: str, truncated: bool = False) -> dict:
@@ -124,9 +170,12 @@ def cached_nlls(
     batch_size: int,
     progress: bool,
     desc: str = "scoring",
+    bar=None,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Per-token NLLs for every ``{cache key: sequence}``: from the cache, else from the runner
-    (written to the cache as batches finish). Returns the NLLs and counts/timings."""
+    (written to the cache as batches finish). Returns the NLLs and counts/timings. A caller's
+    ``bar`` advances by one per computed sequence and is left open; without one, a bar is drawn
+    for this call."""
     from tamis.runner import token_nlls
 
     nlls: dict[str, np.ndarray] = {}
@@ -143,7 +192,9 @@ def cached_nlls(
     }
     if not todo:
         return nlls, stats
-    bar = progress_bar(len(todo), progress, desc)
+    own_bar = bar is None
+    if own_bar:
+        bar = progress_bar(len(todo), progress, desc)
     t0 = time.perf_counter()
 
     def on_batch(n: int, tokens: int) -> None:
@@ -160,7 +211,8 @@ def cached_nlls(
             nlls[todo[i]] = nll
     finally:
         cache.flush()
-        bar.close()
+        if own_bar:
+            bar.close()
     elapsed = time.perf_counter() - t0
     stats["forward_s"] = elapsed
     stats["tokens_per_s"] = stats["tokens"] / elapsed if elapsed > 0 else None

@@ -1,0 +1,306 @@
+"""Scoring speed and memory: tamis against the reference approach and this machine's roofline.
+
+Usage: python benchmarks/scoring.py [--model smollm2-135m] [--records 200] [--repeats 3]
+           [--baseline-records 100] [--sizes 1000,4000,16000] [--no-scaling]
+
+On a fixed, seeded sample of Alpaca 52k records (Alpaca template, as the papers score), one run
+measures:
+
+- **tamis** ``ppl`` and ``ifd`` through ``tamis.score.score_dataset`` with a fresh cache each
+  repeat (encoding, batching and cache writes included): records/s and tokens/s, median of
+  ``--repeats``.
+- **reference** approach (Superfiltering, Cherry LLM, Small2Large): one record at a time, the
+  record tokenized inside the loop, the model's own forward with ``labels`` (logits over the full
+  vocabulary at every position), and for IFD a second, separate pass over every response alone.
+  Written here for comparison only; it scores the same tokens, and its scores are checked against
+  tamis' (largest relative difference reported).
+- **roofline**: float32 matrix-multiply GFLOP/s measured here (4096 x 4096, median of 5) divided
+  by 2 x parameters FLOP per token: the most tokens/s float32 could reach.
+- **scaling**: ``tamis score --scorer ifd`` on 1k, 4k and 16k records, each in its own process:
+  wall time, records/s and peak resident memory (``ru_maxrss``), against a process that only
+  loads the model.
+
+Tokens are the tokens the forward passes read: the whole rendered record for ``ppl``, plus the
+response with its short prefix for the unconditional pass of ``ifd``; padding is not counted.
+Prints one table and writes benchmarks/results/scoring.json.
+"""
+
+import argparse
+import json
+import math
+import platform
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ALPACA = Path(__file__).resolve().parents[2] / "shared" / "data" / "alpaca52k" / "alpaca_52k.jsonl"
+RESULTS = Path(__file__).parent / "results" / "scoring.json"
+SEED = 6
+TEMPLATE = "alpaca"
+MAX_TOKENS = 2048
+
+
+def write_sample(n: int, path: Path, seed: int = SEED) -> Path:
+    """``n`` seeded Alpaca records as JSON Lines at ``path``."""
+    with ALPACA.open(encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    sample = random.Random(seed).sample(rows, n)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in sample), "utf-8")
+    return path
+
+
+def tamis_pass(lm, data, names: list[str], batch: int) -> dict:
+    """One scoring run of ``data`` with a fresh cache; returns timing and the scores by id."""
+    from tamis.cache import ScoreCache
+    from tamis.score import score_dataset
+    from tamis.scorers import get_scorers
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = ScoreCache(Path(tmp) / "nll.sqlite")
+        t0 = time.perf_counter()
+        result = score_dataset(data, lm, get_scorers(names), cache, TEMPLATE, MAX_TOKENS, batch)
+        wall = time.perf_counter() - t0
+        cache.close()
+    ok = [r for r in result.rows if r["status"] == "ok"]
+    return {
+        "wall_s": wall,
+        "records": len(ok),
+        "tokens": result.stats["tokens"],
+        "scores": {r["id"]: {k: r[k] for k in ("ppl", "ifd") if k in r} for r in ok},
+    }
+
+
+def reference_pass(lm, data, ifd: bool) -> dict:
+    """The reference approach: batch 1, full logits, tokenize in the loop, IFD as a second pass."""
+    import torch
+
+    from tamis.render import encode, encode_unconditional
+
+    def loss(e) -> float:
+        ids = torch.tensor([e.input_ids])
+        labels = torch.tensor([e.labels])
+        return float(lm.model(input_ids=ids, labels=labels).loss)
+
+    tokens, cond = 0, {}
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        for rec in data.records:
+            e = encode(rec, lm.tokenizer, TEMPLATE, MAX_TOKENS)
+            cond[rec.id] = math.exp(loss(e))
+            tokens += len(e.input_ids)
+        scores = {rid: {"ppl": p} for rid, p in cond.items()}
+        if ifd:
+            for rec in data.records:
+                e = encode(rec, lm.tokenizer, TEMPLATE, MAX_TOKENS)
+                u = encode_unconditional(e, lm.tokenizer, TEMPLATE)
+                scores[rec.id]["ifd"] = cond[rec.id] / math.exp(loss(u))
+                tokens += len(u.input_ids)
+    return {
+        "wall_s": time.perf_counter() - t0,
+        "records": len(scores),
+        "tokens": tokens,
+        "scores": scores,
+    }
+
+
+def matmul_gflops(n: int = 4096, repeats: int = 5) -> float:
+    """Median float32 GFLOP/s of an ``n x n`` matrix multiply on this machine."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t0)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
+def rates(runs: list[dict]) -> dict:
+    """Median records/s and tokens/s over repeated runs (same records and tokens each time)."""
+    walls = [r["wall_s"] for r in runs]
+    wall = statistics.median(walls)
+    return {
+        "repeats": len(runs),
+        "records": runs[0]["records"],
+        "tokens": runs[0]["tokens"],
+        "median_wall_s": wall,
+        "wall_s": walls,
+        "records_per_s": runs[0]["records"] / wall,
+        "tokens_per_s": runs[0]["tokens"] / wall,
+    }
+
+
+def max_rel_diff(a: dict, b: dict, column: str) -> float:
+    """Largest relative difference of ``column`` over the ids both score dicts hold."""
+    common = [i for i in a if i in b and column in a[i] and column in b[i]]
+    return max(abs(a[i][column] - b[i][column]) / abs(b[i][column]) for i in common)
+
+
+def throughput(args, tmp: Path) -> dict:
+    """tamis against the reference approach, in this process, on the same sample."""
+    import torch
+
+    from tamis.models import load_model
+    from tamis.readers import read_dataset
+
+    lm = load_model(args.model)
+    data = read_dataset(write_sample(args.records, tmp / "sample.jsonl"), skip_bad=True)
+    small = read_dataset(write_sample(args.baseline_records, tmp / "small.jsonl"), skip_bad=True)
+    out = {"threads": torch.get_num_threads(), "parameters": lm.model.num_parameters()}
+    for name, names in (("ppl", ["ppl"]), ("ifd", ["ppl", "ifd"])):
+        runs = [tamis_pass(lm, data, names, args.batch) for _ in range(args.repeats)]
+        ref = [reference_pass(lm, small, name == "ifd") for _ in range(args.repeats)]
+        check = tamis_pass(lm, small, names, args.batch)["scores"]
+        out[name] = {
+            "tamis": rates(runs),
+            "reference": rates(ref),
+            "max_rel_diff": max_rel_diff(check, ref[0]["scores"], name),
+        }
+        out[name]["speedup_records_per_s"] = (
+            out[name]["tamis"]["records_per_s"] / out[name]["reference"]["records_per_s"]
+        )
+        t, r = out[name]["tamis"], out[name]["reference"]
+        print(
+            f"{name}: tamis {t['records_per_s']:.2f} rec/s, reference {r['records_per_s']:.2f} "
+            f"rec/s, max rel. diff {out[name]['max_rel_diff']:.1e}",
+            flush=True,
+        )
+    return out
+
+
+def peak_child(args, size: int | None, tmp: Path) -> dict:
+    """Score ``size`` records with ``tamis score --scorer ifd`` in a child process (or, with
+    ``size`` None, only load the model); returns wall time and peak resident memory."""
+    cmd = [sys.executable, __file__, "--model", args.model, "--batch", str(args.batch)]
+    cmd += ["--child", str(size or 0), "--tmp", str(tmp)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def child(args) -> None:
+    """Inside the child process: one measured job, JSON on the last line of stdout."""
+    from tamis.models import load_model
+
+    tmp = Path(args.tmp)
+    if args.child == 0:
+        load_model(args.model)
+        result = {"records": 0, "wall_s": 0.0}
+    else:
+        from tamis.jobs import ScoreConfig, score_job
+
+        data = write_sample(args.child, tmp / f"scale{args.child}.jsonl")
+        cfg = ScoreConfig(
+            model=args.model, scorers=("ppl", "ifd"), template=TEMPLATE, batch_size=args.batch
+        )
+        t0 = time.perf_counter()
+        manifest = score_job(data, tmp / f"scale{args.child}", cfg, progress=False)
+        result = {
+            "records": manifest["input"]["records"],
+            "wall_s": time.perf_counter() - t0,
+            "tokens": manifest["score"]["tokens"],
+        }
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
+
+
+def scaling(args, tmp: Path) -> dict:
+    """Wall time and peak memory for each size, each in its own process."""
+    base = peak_child(args, None, tmp)
+    rows = []
+    for size in args.sizes:
+        r = peak_child(args, size, tmp)
+        r["records_per_s"] = r["records"] / r["wall_s"]
+        rows.append(r)
+        print(f"scaling {size}: {r}", flush=True)
+    first = rows[0]
+    for r in rows:
+        r["wall_ratio_to_first"] = r["wall_s"] / first["wall_s"]
+        r["size_ratio_to_first"] = r["records"] / first["records"]
+        r["peak_ratio_to_first"] = r["peak_rss_mib"] / first["peak_rss_mib"]
+    return {"model_only_peak_rss_mib": base["peak_rss_mib"], "sizes": rows}
+
+
+def machine() -> dict:
+    """CPU model, cores and versions, for the results file."""
+    import torch
+
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return {
+        "cpu": cpu,
+        "cores": len(__import__("os").sched_getaffinity(0)),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+    }
+
+
+def table(report: dict) -> str:
+    """The one table this script prints (also pasted into docs/performance.md)."""
+    t = report["throughput"]
+    roof = report["roofline"]["tokens_per_s"]
+    lines = [
+        "| scorer | approach | records/s | tokens/s | of roofline | speed-up | max rel. diff |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name in ("ppl", "ifd"):
+        for who in ("tamis", "reference"):
+            r = t[name][who]
+            up = f"{t[name]['speedup_records_per_s']:.2f}x" if who == "tamis" else "1x"
+            diff = f"{t[name]['max_rel_diff']:.1e}" if who == "tamis" else ""
+            lines.append(
+                f"| {name} | {who} | {r['records_per_s']:.2f} | {r['tokens_per_s']:.0f} | "
+                f"{r['tokens_per_s'] / roof:.0%} | {up} | {diff} |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--records", type=int, default=200, help="records for tamis throughput")
+    parser.add_argument("--baseline-records", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument(
+        "--sizes", default="1000,4000,16000", type=lambda s: [int(x) for x in s.split(",")]
+    )
+    parser.add_argument("--no-scaling", action="store_true")
+    parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--tmp", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        child(args)
+        return
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        gflops = matmul_gflops()
+        report = {"command": " ".join(sys.argv), "machine": machine()}
+        report["throughput"] = throughput(args, Path(tmp))
+        params = report["throughput"]["parameters"]
+        report["roofline"] = {
+            "matmul_gflops": gflops,
+            "flop_per_token": 2 * params,
+            "tokens_per_s": gflops * 1e9 / (2 * params),
+        }
+        if not args.no_scaling:
+            report["scaling"] = scaling(args, Path(tmp))
+    report["wall_s"] = time.perf_counter() - started
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print(table(report))
+    print(f"roofline: {gflops:.0f} GFLOP/s / {2 * params / 1e6:.0f} MFLOP per token")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
