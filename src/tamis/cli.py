@@ -14,7 +14,8 @@ from pathlib import Path
 from tamis import __version__
 from tamis.ensemble import METHODS as COMBINE_METHODS
 from tamis.errors import TamisError
-from tamis.models import DEFAULT_MODEL
+from tamis.models import DEFAULT_MODEL, PRECISIONS
+from tamis.ray_engine import ENGINES, RayOptions
 from tamis.records import FORMATS
 from tamis.render import TEMPLATES
 from tamis.scorers import DEFAULT_SCORERS, DIRECTIONS, SCORERS
@@ -108,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tamis.experiment import add_parser as add_experiment_parser
 
     add_experiment_parser(sub)
+    from tamis.report import add_parser as add_report_parser
+
+    add_report_parser(sub)
     return parser
 
 
@@ -167,6 +171,13 @@ def _score_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=8, help="records per forward pass")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="auto: float32 on a CPU, bfloat16 on a GPU (bfloat16 is several times slower than "
+        "float32 on a CPU); scores are cached per precision",
+    )
+    p.add_argument(
         "--skip-bad",
         action="store_true",
         help="send malformed records to rejected.jsonl with their reason instead of "
@@ -193,6 +204,30 @@ def _score_args(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="K",
         help="k-means clusters for --scorer cluster (default: round(sqrt(records / 2)), 1-100)",
+    )
+    ray = p.add_argument_group("Ray engine (--engine ray)")
+    ray.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="local",
+        help="local: this process; ray: shards of --shard-records scored by a pool of Ray "
+        "actors, one model each (pip install 'tamis[ray]'), with the same scores",
+    )
+    ray.add_argument(
+        "--address",
+        default=None,
+        help="a running Ray cluster (e.g. ray://head:10001 or auto); default: start a local one",
+    )
+    ray.add_argument("--actors", type=int, default=1, help="actors in the pool (loaded models)")
+    ray.add_argument("--cpus-per-actor", type=float, default=1.0, help="CPUs (and threads) each")
+    ray.add_argument(
+        "--gpus-per-actor", type=float, default=0.0, help="GPUs each (with --device cuda)"
+    )
+    ray.add_argument(
+        "--shard-records",
+        type=int,
+        default=1000,
+        help="records per shard: the unit of work, of output (OUT/shards/) and of resume",
     )
     lp = p.add_argument_group("learning percentage (--scorer lp)")
     lp.add_argument("--lp-epochs", type=int, default=3, help="fine-tuning epochs n (P0..Pn)")
@@ -297,6 +332,7 @@ def _score_config(args: argparse.Namespace):
         batch_size=args.batch_size,
         scorers=names,
         device=args.device,
+        precision=args.precision,
         cache=args.cache,
         fresh=args.fresh,
         train=TrainConfig(
@@ -309,6 +345,14 @@ def _score_config(args: argparse.Namespace):
         ensemble=tuple(args.model or ()),
         combine=args.combine,
         clusters=args.clusters,
+        engine=args.engine,
+        ray=RayOptions(
+            address=args.address,
+            actors=args.actors,
+            cpus_per_actor=args.cpus_per_actor,
+            gpus_per_actor=args.gpus_per_actor,
+            shard_records=args.shard_records,
+        ),
     )
 
 
@@ -323,10 +367,12 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
 def _cmd_select(args: argparse.Namespace) -> int:
     from tamis.jobs import select_job
+    from tamis.report import write_report_after_job
 
     manifest = select_job(args.dir, _selection(args))
     if not args.quiet:
         _print_counts(manifest, args.dir)
+    write_report_after_job(args.dir, args.quiet)  # last: the selection's outputs are complete
     return 0
 
 
@@ -342,6 +388,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not args.quiet:
         _print_score_summary(manifest, args.out)
         _print_counts(manifest, args.out)
+    from tamis.report import write_report_after_job
+
+    write_report_after_job(args.out, args.quiet)  # last: the run's outputs are complete
     return 0
 
 

@@ -22,6 +22,7 @@ from tamis.errors import TamisError
 from tamis.files import file_sha256, write_json
 from tamis.models import DEFAULT_MODEL
 from tamis.outputs import read_scores, rejected_item, write_scores, write_selection
+from tamis.ray_engine import ENGINES, RayOptions
 from tamis.readers import Dataset, read_dataset
 from tamis.score import DEFAULT_MAX_TOKENS
 from tamis.scorers import DEFAULT_SCORERS, JUDGE_SCORERS, TextScorer, get_scorers
@@ -42,12 +43,15 @@ class ScoreConfig:
     batch_size: int = 8
     scorers: tuple[str, ...] = DEFAULT_SCORERS
     device: str = "cpu"
+    precision: str = "auto"  # float32 on a CPU, bfloat16 on a GPU
     cache: str | None = None  # default: OUT/cache/nll.sqlite
     fresh: bool = False
     train: TrainConfig = field(default_factory=TrainConfig)  # for --scorer lp
     ensemble: tuple[str, ...] = ()  # several models: every score combined by `combine`
     combine: str = "rank-mean"
     clusters: int | None = None  # for --scorer cluster; None: round(sqrt(n / 2))
+    engine: str = "local"  # or "ray": shards scored by a pool of Ray actors
+    ray: RayOptions = field(default_factory=RayOptions)
 
     def columns(self) -> list[str]:
         """The score columns this configuration writes (checked before any long work)."""
@@ -69,9 +73,6 @@ def score_job(
     data_path: str | Path, out_dir: str | Path, cfg: ScoreConfig, progress: bool = True
 ) -> dict:
     """Score ``data_path`` into ``out_dir``: ``scores.parquet`` and ``manifest.json``."""
-    from tamis.models import load_model
-    from tamis.score import score_dataset
-
     start = time.perf_counter()
     out_dir = Path(out_dir)
     _check_options(cfg)
@@ -82,22 +83,12 @@ def score_job(
         for s in get_scorers([n for n in cfg.scorers if n != LP and n not in JUDGE_SCORERS])
     ]
     data = read_dataset(data_path, cfg.format, cfg.skip_bad)
-    models = cfg.ensemble if len(cfg.ensemble) > 1 else (cfg.model,)
-    named, infos = [], []
-    with open_cache(out_dir, cfg.cache, cfg.fresh) as cache:
-        for i, name in enumerate(models):
-            lm = load_model(name, cfg.device)
-            # Text scorers need no model: computed once, with the first.
-            these = scorers if i == 0 else [s for s in scorers if not isinstance(s, TextScorer)]
-            result = score_dataset(
-                data, lm, these, cache, cfg.template, cfg.max_tokens, cfg.batch_size, progress
-            )
-            if "rating" in cfg.scorers:
-                _add_rating(result, lm, data, cache, cfg.batch_size, progress)
-            if LP in cfg.scorers:
-                _add_lp(result, lm, cache, cfg, out_dir, progress)
-            named.append((lm.name, result))
-            infos.append({**model_info(lm), "template": result.template})
+    if cfg.engine == "ray":
+        ray_scores, info = _score_on_ray(data, scorers, cfg, out_dir, progress)
+        named, infos = [(info["name"], ray_scores)], [info]
+    else:
+        named, infos = _score_local(data, scorers, cfg, out_dir, progress)
+    result = named[0][1]
     if len(named) > 1:
         model_cols = [c for s in scorers if not isinstance(s, TextScorer) for c in s.columns]
         result = merge_results(named, model_cols, cfg.combine)
@@ -115,6 +106,52 @@ def score_job(
     }
     write_json(out_dir / "manifest.json", manifest)
     return manifest
+
+
+def _score_local(data: Dataset, scorers, cfg: ScoreConfig, out_dir: Path, progress: bool):
+    """``([(model name, ScoreResult)], [model info])``, one per model, in this process."""
+    from tamis.models import load_model
+    from tamis.score import score_dataset
+
+    models = cfg.ensemble if len(cfg.ensemble) > 1 else (cfg.model,)
+    named, infos = [], []
+    with open_cache(out_dir, cfg.cache, cfg.fresh) as cache:
+        for i, name in enumerate(models):
+            # LP trains the scorer model, which needs float32 weights, even on a GPU.
+            lm = load_model(name, cfg.device, "float32" if LP in cfg.scorers else cfg.precision)
+            # Text scorers need no model: computed once, with the first.
+            these = scorers if i == 0 else [s for s in scorers if not isinstance(s, TextScorer)]
+            result = score_dataset(
+                data, lm, these, cache, cfg.template, cfg.max_tokens, cfg.batch_size, progress,
+                keep_encoded=LP in cfg.scorers,
+            )  # fmt: skip
+            if "rating" in cfg.scorers:
+                _add_rating(result, lm, data, cache, cfg.batch_size, progress)
+            if LP in cfg.scorers:
+                _add_lp(result, lm, cache, cfg, out_dir, progress)
+            named.append((lm.name, result))
+            infos.append({**model_info(lm), "template": result.template})
+    return named, infos
+
+
+def _score_on_ray(data: Dataset, scorers, cfg: ScoreConfig, out_dir: Path, progress: bool):
+    """``(ScoreResult, model info)`` from the Ray engine; the same rows as the local engine."""
+    from tamis.ray_engine import ShardSpec, ray_result, score_on_ray
+
+    text = [s for s in scorers if isinstance(s, TextScorer)]
+    model_scorers = [s for s in scorers if not isinstance(s, TextScorer)]
+    spec = ShardSpec(
+        cfg.model, cfg.device, cfg.precision, cfg.template, cfg.max_tokens, cfg.batch_size,
+        tuple(s.name for s in model_scorers), data.format,
+    )  # fmt: skip
+    if cfg.fresh:
+        import shutil
+
+        shutil.rmtree(out_dir / "shards", ignore_errors=True)
+    scored, template, info, stats = score_on_ray(data, spec, cfg.ray, out_dir, progress)
+    columns = [c for s in model_scorers for c in s.columns]
+    result = ray_result(data, text, columns, scored, template, stats)
+    return result, {**info, "template": template}
 
 
 def open_cache(out_dir: Path, cache: str | None, fresh: bool = False):
@@ -141,7 +178,13 @@ def input_info(data_path: str | Path, data: Dataset) -> dict[str, Any]:
 
 def model_info(lm) -> dict[str, Any]:
     """A manifest's description of a loaded model."""
-    return {"name": lm.name, "source": str(lm.source), "sha256": lm.sha256, "device": lm.device}
+    return {
+        "name": lm.name,
+        "source": str(lm.source),
+        "sha256": lm.sha256,
+        "device": lm.device,
+        "precision": lm.precision,
+    }
 
 
 def score_section(cfg, result, columns: list[str]) -> dict[str, Any]:
@@ -160,7 +203,8 @@ def _add_rating(result, lm, data: Dataset, cache, batch_size: int, progress: boo
     from tamis.judge import rating
     from tamis.score import progress_bar
 
-    records = [r for r in data.records if r.index in result.encoded]
+    scored = {row["index"] for row in result.rows if row["status"] == "ok"}
+    records = [r for r in data.records if r.index in scored]
     bar = progress_bar(len(records), progress, "rating")
     values = rating(lm, records, cache, batch_size, bar.update)
     bar.close()
@@ -237,6 +281,16 @@ def _check_options(cfg: ScoreConfig) -> None:
         raise TamisError(f"--clusters {cfg.clusters}: must be at least 1")
     if cfg.max_tokens < 8:
         raise TamisError(f"--max-tokens {cfg.max_tokens}: must be at least 8")
+    if cfg.engine not in ENGINES:
+        raise TamisError(f"unknown --engine '{cfg.engine}'; choose one of: {', '.join(ENGINES)}")
+    if cfg.engine == "ray":
+        cfg.ray.check()
+        unsupported = [n for n in cfg.scorers if n in (LP, *JUDGE_SCORERS)]
+        if unsupported or len(cfg.ensemble) > 1:
+            what = f"--scorer {unsupported[0]}" if unsupported else "an ensemble of models"
+            raise TamisError(f"{what} is not available with --engine ray yet; use --engine local")
+    if LP in cfg.scorers and cfg.precision == "bfloat16":
+        raise TamisError("--scorer lp fine-tunes the model in float32; use --precision float32")
 
 
 def _load_manifest(out_dir: Path) -> dict:

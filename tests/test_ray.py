@@ -1,0 +1,137 @@
+"""The Ray engine on a real local Ray cluster (no mocks): the same outputs as the local engine,
+resume by shard, and a worker killed mid-run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import ray  # the ray extra; `make test` installs it
+from conftest import DEMO
+
+from tamis.cli import main
+
+SCORERS = "ce,ppl,ifd,tokens,heuristics"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture()
+def data(write_jsonl):
+    with DEMO.open(encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f][:20]
+    rows.insert(3, {"instruction": "Say hi.", "output": ""})  # rejected: empty response
+    rows.append(dict(rows[0]))  # a duplicate of the first record
+    return write_jsonl(rows)
+
+
+def run(data: Path, out: Path, *extra: str) -> dict:
+    args = ["run", str(data), "-o", str(out), "--keep", "0.5", "--skip-bad", "-q"]
+    assert main([*args, "--scorer", SCORERS, "--batch-size", "4", *extra]) == 0
+    return json.loads((out / "manifest.json").read_text())
+
+
+def rows(out: Path) -> list[dict]:
+    return pq.read_table(out / "scores.parquet").to_pylist()
+
+
+def assert_same_outputs(a: Path, b: Path) -> None:
+    ra, rb = rows(a), rows(b)
+    assert [r["id"] for r in ra] == [r["id"] for r in rb]
+    for x, y in zip(ra, rb, strict=True):
+        assert x.keys() == y.keys()
+        for k, v in x.items():
+            if isinstance(v, float):
+                assert y[k] == pytest.approx(v, rel=1e-4), (x["id"], k)
+            else:
+                assert y[k] == v, (x["id"], k)
+    for name in ("selected.jsonl", "rejected.jsonl"):
+        assert (a / name).read_text() == (b / name).read_text(), name
+    ma, mb = (json.loads((d / "manifest.json").read_text()) for d in (a, b))
+    assert ma["counts"] == mb["counts"]
+    assert ma["score"]["status_counts"] == mb["score"]["status_counts"]
+
+
+RAY = ["--engine", "ray", "--actors", "2", "--shard-records", "6"]
+
+
+def test_ray_gives_the_local_engines_outputs_and_resumes_by_shard(cluster, data, tmp_path):
+    local = run(data, tmp_path / "local")
+    on_ray = run(data, tmp_path / "ray", *RAY)
+    assert local["counts"]["rejected_by_reason"] == {
+        "empty_response": 1,
+        "duplicate_id": 1,
+        "ranked_out": 10,
+    }
+    assert_same_outputs(tmp_path / "local", tmp_path / "ray")
+    stats = on_ray["score"]
+    assert stats["shards"] == 4 and stats["shards_reused"] == 0  # 20 good records, 6 per shard
+    assert on_ray["model"]["sha256"] == local["model"]["sha256"]
+    # a re-run reuses every complete shard; a damaged one is redone, alone
+    again = run(data, tmp_path / "ray", *RAY)
+    assert again["score"]["shards_reused"] == 4
+    shard = tmp_path / "ray" / "shards" / "00002.parquet"
+    shard.write_bytes(shard.read_bytes()[:100])
+    redone = run(data, tmp_path / "ray", *RAY)
+    assert redone["score"]["shards_reused"] == 3
+    assert_same_outputs(tmp_path / "local", tmp_path / "ray")
+
+
+def actor_pids() -> list[int]:
+    """Processes of live actors running ShardScorer (Ray titles them ray::...ShardScorer...)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if cmdline.startswith(b"ray::") and b"ShardScorer" in cmdline:
+                pids.append(int(entry.name))
+    return pids
+
+
+def test_a_killed_ray_worker_is_replaced_and_no_record_is_lost(cluster, data, tmp_path):
+    killed: list[int] = []
+
+    def kill_one_actor():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed:
+            pids = actor_pids()
+            if pids:
+                time.sleep(1.0)  # let it start on a shard
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append(pids[0])
+            time.sleep(0.2)
+
+    killer = threading.Thread(target=kill_one_actor)
+    killer.start()
+    run(data, tmp_path / "ray", *RAY)
+    killer.join()
+    assert killed, "no actor process was found to kill"
+    run(data, tmp_path / "local")
+    assert_same_outputs(tmp_path / "local", tmp_path / "ray")
+    indices = [r["index"] for r in rows(tmp_path / "ray")]
+    assert indices == list(range(22))  # every input record once
+
+
+def test_what_ray_cannot_do_yet_is_refused_before_any_work(data, tmp_path, capsys):
+    base = ["score", str(data), "-o", str(tmp_path / "out"), "--engine", "ray"]
+    assert main([*base, "--scorer", "lp"]) == 2
+    assert "--scorer lp is not available with --engine ray yet" in capsys.readouterr().err
+    assert main([*base, "--model", "smollm2-135m", "--model", "gemma3-270m"]) == 2
+    assert "an ensemble of models" in capsys.readouterr().err
+    assert main([*base, "--actors", "0"]) == 2
+    assert "--actors 0: must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
