@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from tamis.errors import TamisError
-from tamis.files import atomic_open, write_json, write_jsonl
+from tamis.files import atomic_open, read_jsonl, write_json, write_jsonl
 
 
 @dataclass
@@ -132,14 +132,14 @@ def _prepare_data(cfg: ExperimentConfig, data_dir: Path):
     pool_path, test_path = data_dir / "pool.jsonl", data_dir / "test.jsonl"
     labels_path = data_dir / "noise_labels.jsonl"
     if not pool_path.is_file():
-        rows = _read_objects(Path(cfg.pool))
+        rows = read_jsonl(Path(cfg.pool))
         if cfg.pool_size is not None:
             if not 0 < cfg.pool_size <= len(rows):
                 raise TamisError(f"pool_size {cfg.pool_size}: the pool has {len(rows)} records")
             keep = sorted(random.Random(cfg.split_seed).sample(range(len(rows)), cfg.pool_size))
             rows = [rows[i] for i in keep]
         if cfg.test:
-            test = _read_objects(Path(cfg.test))
+            test = read_jsonl(Path(cfg.test))
         else:
             if cfg.test_size >= len(rows):
                 raise TamisError(f"test_size {cfg.test_size} leaves no pool of {len(rows)}")
@@ -155,9 +155,9 @@ def _prepare_data(cfg: ExperimentConfig, data_dir: Path):
             _write_jsonl(labels_path, labels)
         _write_jsonl(test_path, test)
         _write_jsonl(pool_path, rows)  # last: its presence marks the step complete
-    pool = _read_objects(pool_path)
+    pool = read_jsonl(pool_path)
     test = test_path
-    labels = [r["kind"] for r in _read_objects(labels_path)] if labels_path.is_file() else None
+    labels = [r["kind"] for r in read_jsonl(labels_path)] if labels_path.is_file() else None
     return pool, test, labels
 
 
@@ -312,14 +312,6 @@ def _plots(out: Path, runs: list[dict]) -> None:
     fig.tight_layout()
     fig.savefig(out / "metrics.png", dpi=120)
     plt.close(fig)
-
-
-def _read_objects(path: Path) -> list[dict]:
-    try:
-        with path.open(encoding="utf-8") as f:
-            return [json.loads(line) for line in f if line.strip()]
-    except (OSError, ValueError) as e:
-        raise TamisError(f"{path}: cannot read it as JSON Lines ({e})") from None
 
 
 def _write_jsonl(path: Path, rows: list) -> None:

@@ -69,6 +69,16 @@ def write_jsonl(path: Path, rows: Iterable[Any]) -> None:
             f.write(jsonl_line(row))
 
 
+def read_jsonl(path: Path, fix: str = "fix the file") -> list[Any]:
+    """Every JSON value of a JSON Lines file (blank lines skipped); an unreadable file is a
+    :class:`TamisError` naming it and ``fix``."""
+    try:
+        with Path(path).open(encoding="utf-8") as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except (OSError, ValueError) as e:
+        raise TamisError(f"{path}: cannot read it as JSON Lines ({e}); {fix}") from None
+
+
 def file_sha256(path: Path) -> str:
     """sha256 of a file's bytes, read in 1 MiB chunks."""
     h = hashlib.sha256()

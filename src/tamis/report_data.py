@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tamis import files
 from tamis.errors import TamisError
 from tamis.outputs import read_scores
 from tamis.scorers import direction_of
@@ -78,13 +79,8 @@ def read_json(path: Path) -> Any:
 
 
 def read_jsonl(path: Path) -> list[Any]:
-    if not path.is_file():
-        return []
-    try:
-        with path.open(encoding="utf-8") as f:
-            return [json.loads(line) for line in f if line.strip()]
-    except (OSError, ValueError) as e:
-        raise TamisError(f"{path}: cannot read it as JSON Lines ({e}); re-run the job") from None
+    """A job's JSON Lines output; none when the job did not write it."""
+    return files.read_jsonl(path, "re-run the job") if path.is_file() else []
 
 
 def load_curation(path: Path, kind: str) -> Curation:
