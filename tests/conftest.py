@@ -36,3 +36,19 @@ def write_jsonl(tmp_path):
         return path
 
     return write
+
+
+def rows_from(values, column="ppl", **extra):
+    """Score rows as ``scores.parquet`` holds them: one ``ok`` row per value of ``column``."""
+    return [
+        {
+            "index": i,
+            "id": f"r{i:03d}",
+            "status": "ok",
+            "detail": "",
+            "truncated": False,
+            column: v,
+            **extra,
+        }
+        for i, v in enumerate(values)
+    ]

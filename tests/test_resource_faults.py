@@ -15,6 +15,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import rows_from
 from test_properties import scored_folder
 
 from tamis.cli import main
@@ -53,19 +54,7 @@ def run_limited(code: str, limit_bytes: int) -> subprocess.CompletedProcess:
 
 
 def score_rows(n: int) -> list[dict]:
-    return [
-        {
-            "index": i,
-            "id": f"r{i:03d}",
-            "status": "ok",
-            "detail": "",
-            "truncated": False,
-            "ppl": float(n - i),
-            "repetition": 0.0,
-            "cluster": 0,
-        }
-        for i in range(n)
-    ]
+    return rows_from([float(n - i) for i in range(n)], repetition=0.0, cluster=0)
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

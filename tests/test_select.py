@@ -3,26 +3,12 @@
 import math
 
 import pytest
+from conftest import rows_from
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tamis.errors import TamisError
 from tamis.select import Selection, parse_filter, parse_keep, select
-
-
-def rows_from(values, column="ppl", **extra):
-    return [
-        {
-            "index": i,
-            "id": f"r{i:03d}",
-            "status": "ok",
-            "detail": "",
-            "truncated": False,
-            column: v,
-            **extra,
-        }
-        for i, v in enumerate(values)
-    ]
 
 
 def kept_ids(rows, decisions):
