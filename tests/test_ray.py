@@ -135,3 +135,44 @@ def test_what_ray_cannot_do_yet_is_refused_before_any_work(data, tmp_path, capsy
     assert main([*base, "--actors", "0"]) == 2
     assert "--actors 0: must be at least 1" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_clear_on_ray_gives_the_local_engines_outputs(cluster, write_jsonl, tmp_path):
+    with DEMO.open(encoding="utf-8") as f:
+        records = [json.loads(line) for line in f][:8]
+    records.insert(2, {"instruction": "Say hi.", "output": ""})  # rejected: empty response
+    data = write_jsonl(records)
+    args = ["--keep", "0.5", "--samples", "2", "--max-new-tokens", "12", "--skip-bad", "-q"]
+    args += ["--correct-max-new-tokens", "24", "--batch-size", "4"]
+    outs = {engine: tmp_path / engine for engine in ("local", "ray")}
+    assert main(["clear", str(data), "-o", str(outs["local"]), *args]) == 0
+    ray_args = ["clear", str(data), "-o", str(outs["ray"]), *args, *RAY[:4], "--shard-records"]
+    assert main([*ray_args, "3"]) == 0
+    a, b = (rows(outs[e]) for e in ("local", "ray"))
+    assert [r["index"] for r in b] == list(range(9))  # every input record once
+    for x, y in zip(a, b, strict=True):
+        assert x.keys() == y.keys()
+        for k, v in x.items():
+            assert y[k] == (pytest.approx(v, rel=1e-4) if isinstance(v, float) else v), k
+    for name in ("selected.jsonl", "corrected.jsonl"):
+        assert (outs["local"] / name).read_text() == (outs["ray"] / name).read_text(), name
+    ra, rb = ([json.loads(s) for s in (o / "rejected.jsonl").open()] for o in outs.values())
+    # the same records for the same reasons; "detail" prints confidences to 6 digits
+    assert [{**r, "detail": None} for r in ra] == [{**r, "detail": None} for r in rb]
+    ca, cb = ([json.loads(s) for s in (o / "corrections.jsonl").open()] for o in outs.values())
+    assert [(c["id"], c["replacement"], c["applied"]) for c in ca] == [
+        (c["id"], c["replacement"], c["applied"]) for c in cb
+    ]
+    assert [c["preference"] for c in cb] == pytest.approx([c["preference"] for c in ca], rel=1e-4)
+    ma, mb = (json.loads((o / "manifest.json").read_text()) for o in outs.values())
+    assert ma["counts"] == mb["counts"] and mb["counts"]["corrections_tried"] == 4
+    stats = mb["clear"]["ray"]
+    assert stats["confidence"]["shards"] == 3 and stats["correct"]["shards"] == 2
+    assert stats["confidence"]["records"] == 8 and stats["correct"]["records"] == 4
+    # a re-run reuses every complete shard of both steps
+    assert main([*ray_args, "3"]) == 0
+    again = json.loads((outs["ray"] / "manifest.json").read_text())["clear"]["ray"]
+    assert again["confidence"]["shards_reused"] == 3 and again["correct"]["shards_reused"] == 2
+    assert (outs["ray"] / "corrected.jsonl").read_text() == (
+        outs["local"] / "corrected.jsonl"
+    ).read_text()

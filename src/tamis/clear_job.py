@@ -19,22 +19,40 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from tamis import __version__
-from tamis.clear import CONFIDENCE_COLUMNS, ClearConfig, auto_correct, confidence_scores
+from tamis.clear import (
+    CONFIDENCE_COLUMNS,
+    ClearConfig,
+    Correction,
+    auto_correct,
+    confidence_scores,
+)
 from tamis.errors import TamisError
 from tamis.files import write_json, write_jsonl
 from tamis.models import DEFAULT_MODEL
 from tamis.outputs import rejected_item, write_scores, write_selection
+from tamis.ray_engine import (
+    ENGINES,
+    SHARD_DIR,
+    RayOptions,
+    ShardSpec,
+    add_ray_args,
+    ray_options,
+    run_sharded,
+    shard_payloads,
+)
+from tamis.readers import Dataset
 from tamis.records import FORMATS, with_response
 from tamis.render import TEMPLATES, resolve_template
-from tamis.score import DEFAULT_MAX_TOKENS, encode_dataset
+from tamis.score import DEFAULT_MAX_TOKENS, _bad_rows, encode_dataset
 from tamis.select import Selection, parse_keep, select
 
 CORRECTION_COLUMNS = ("candidate_confidence", "preference")
@@ -55,13 +73,13 @@ class ClearJob:
     keep: int | float | None = 0.8  # the most confident records kept (before corrections)
     threshold: float | None = None  # drop confidence below this
     clear: ClearConfig = field(default_factory=ClearConfig)
+    engine: str = "local"  # or "ray": confidence and correction sharded over Ray actors
+    ray: RayOptions = field(default_factory=RayOptions)
 
 
 def clear_job(data_path: str | Path, out_dir: str | Path, job: ClearJob, progress: bool = True):
     """Run CLEAR on ``data_path`` into ``out_dir``; returns the manifest."""
-    from tamis.embed import load_embedder
-    from tamis.jobs import input_info, model_info, open_cache, versions
-    from tamis.models import load_model
+    from tamis.jobs import input_info, versions
     from tamis.readers import read_dataset
 
     start = time.perf_counter()
@@ -69,33 +87,23 @@ def clear_job(data_path: str | Path, out_dir: str | Path, job: ClearJob, progres
     job.clear.check()
     if job.batch_size < 1:
         raise TamisError(f"--batch-size {job.batch_size}: must be at least 1")
+    if job.engine not in ENGINES:
+        raise TamisError(f"unknown --engine '{job.engine}'; choose one of: {', '.join(ENGINES)}")
+    if job.engine == "ray":
+        job.ray.check()
     data = read_dataset(data_path, job.format, job.skip_bad)
-    lm = load_model(job.model, job.device)
-    embedder = load_embedder(job.device)
-    template = resolve_template(job.template, lm.tokenizer)
-    encoded, by_index = encode_dataset(data, lm.tokenizer, template, job.max_tokens)
-    recs = {r.index: r for r in data.records if r.index in encoded}
-    order = sorted(encoded)
-    with open_cache(out_dir, job.cache, job.fresh) as cache:
-        conf, samples = confidence_scores(
-            lm, [recs[i] for i in order], [encoded[i] for i in order], cache, job.clear,
-            embedder, job.batch_size, progress,
-        )  # fmt: skip
+    steps = _RaySteps if job.engine == "ray" else _LocalSteps
+    with steps(data, job, out_dir, progress) as step:
+        by_index, sampled = step.confidence()
         rows = [by_index[i] for i in sorted(by_index)]
         for row in rows:
-            row.update(dict.fromkeys((*CONFIDENCE_COLUMNS, *CORRECTION_COLUMNS)))
-        for i, values in zip(order, conf, strict=True):
-            by_index[i].update(values)
+            row.update(dict.fromkeys(CORRECTION_COLUMNS))
         decisions = select(rows, Selection("confidence", job.keep, "highest", job.threshold))
         low = [d.index for d in decisions if d.reason in ("ranked_out", "below_min")]
-        sampled = dict(zip(order, samples, strict=True))
         corrections = []
         if job.clear.correct and low:
-            corrections = auto_correct(
-                lm, [recs[i] for i in low], [encoded[i] for i in low],
-                [by_index[i]["confidence"] for i in low], [sampled[i] for i in low], cache,
-                job.clear, embedder, job.batch_size, progress,
-            )  # fmt: skip
+            confidences = {i: by_index[i]["confidence"] for i in low}
+            corrections = step.correct(low, confidences, sampled)
     for c in corrections:
         by_index[c.index].update(
             candidate_confidence=c.candidate_confidence, preference=c.preference
@@ -107,20 +115,120 @@ def clear_job(data_path: str | Path, out_dir: str | Path, job: ClearJob, progres
     manifest = {
         "tamis_version": __version__,
         "input": input_info(data_path, data),
-        "model": {**model_info(lm), "template": template},
+        "model": step.model,
         "clear": {
-            "config": {**asdict(job), "template": template},
+            "config": {**asdict(job), "template": step.model["template"]},
             "columns": columns,
             "status_counts": dict(Counter(r["status"] for r in rows)),
             "truncated": sum(bool(r["truncated"]) for r in rows),
             "wall_s": wall,
-            "records_per_minute": 60 * len(order) / wall if wall > 0 else None,
+            "records_per_minute": 60 * len(sampled) / wall if wall > 0 else None,
+            **({"ray": step.stats} if job.engine == "ray" else {}),
         },
         "counts": counts,
         "versions": versions(("sentence-transformers",)),
     }
     write_json(out_dir / "manifest.json", manifest)
     return manifest
+
+
+class _LocalSteps:
+    """CLEAR's two model steps in this process, with the job's score cache."""
+
+    def __init__(self, data, job: ClearJob, out_dir: Path, progress: bool):
+        from tamis.embed import load_embedder
+        from tamis.jobs import model_info, open_cache
+        from tamis.models import load_model
+
+        self.job, self.progress = job, progress
+        self.lm = load_model(job.model, job.device)
+        self.embedder = load_embedder(job.device)
+        template = resolve_template(job.template, self.lm.tokenizer)
+        self.encoded, self.by_index = encode_dataset(
+            data, self.lm.tokenizer, template, job.max_tokens
+        )
+        self.recs = {r.index: r for r in data.records if r.index in self.encoded}
+        self.model = {**model_info(self.lm), "template": template}
+        self.cache = open_cache(out_dir, job.cache, job.fresh)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.cache.close()
+
+    def confidence(self) -> tuple[dict[int, dict], dict[int, list[str]]]:
+        """Every row with the confidence columns, and the sampled responses of the scored."""
+        order = sorted(self.encoded)
+        conf, samples = confidence_scores(
+            self.lm, [self.recs[i] for i in order], [self.encoded[i] for i in order], self.cache,
+            self.job.clear, self.embedder, self.job.batch_size, self.progress,
+        )  # fmt: skip
+        for row in self.by_index.values():
+            row.update(dict.fromkeys(CONFIDENCE_COLUMNS))
+        for i, values in zip(order, conf, strict=True):
+            self.by_index[i].update(values)
+        return self.by_index, dict(zip(order, samples, strict=True))
+
+    def correct(self, low: list[int], confidences: dict, samples: dict) -> list[Correction]:
+        return auto_correct(
+            self.lm, [self.recs[i] for i in low], [self.encoded[i] for i in low],
+            [confidences[i] for i in low], [samples[i] for i in low], self.cache,
+            self.job.clear, self.embedder, self.job.batch_size, self.progress,
+        )  # fmt: skip
+
+
+class _RaySteps:
+    """CLEAR's two model steps sharded over Ray actors (:mod:`tamis.ray_engine`): shards under
+    ``OUT/shards/confidence`` and ``OUT/shards/correct``, reused on a re-run when complete."""
+
+    def __init__(self, data, job: ClearJob, out_dir: Path, progress: bool):
+        self.data, self.job, self.progress = data, job, progress
+        self.folder = out_dir / SHARD_DIR
+        if job.fresh:
+            shutil.rmtree(self.folder, ignore_errors=True)
+        self.spec = ShardSpec(
+            job.model, job.device, "float32", job.template, job.max_tokens, job.batch_size, (),
+            data.format, task="confidence", clear=asdict(job.clear),
+        )  # fmt: skip
+        self.model: dict = {}
+        self.stats: dict = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def confidence(self) -> tuple[dict[int, dict], dict[int, list[str]]]:
+        payloads = shard_payloads(self.data, self.job.ray.shard_records)
+        shards, self.model, self.stats["confidence"] = run_sharded(
+            self.spec, self.job.ray, payloads, self.folder / "confidence", self.progress,
+            "confidence on ray",
+        )  # fmt: skip
+        by_index = _bad_rows(self.data)
+        for row in by_index.values():
+            row.update(dict.fromkeys(CONFIDENCE_COLUMNS))
+        samples = {}
+        for row in (r for shard in shards for r in shard):
+            texts = row.pop("samples")
+            if texts is not None:
+                samples[row["index"]] = texts
+            by_index[row["index"]] = row
+        return by_index, samples
+
+    def correct(self, low: list[int], confidences: dict, samples: dict) -> list[Correction]:
+        wanted = set(low)
+        subset = Dataset(
+            self.data.path, self.data.format, [r for r in self.data.records if r.index in wanted]
+        )
+        extra = {i: [confidences[i], samples[i]] for i in low}
+        payloads = shard_payloads(subset, self.job.ray.shard_records, extra)
+        shards, _, self.stats["correct"] = run_sharded(
+            replace(self.spec, task="correct"), self.job.ray, payloads, self.folder / "correct",
+            self.progress, "correcting on ray",
+        )  # fmt: skip
+        return [Correction(**row) for shard in shards for row in shard]
 
 
 def _write_outputs(out_dir: Path, data, rows, decisions, corrections) -> dict[str, Any]:
@@ -178,7 +286,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "scores.parquet, manifest.json and report.html.",
         formatter_class=HelpFormatter,
     )
-    p.add_argument("data", metavar="DATA", type=Path, help="instruction data, as for tamis score")
+    p.add_argument("data", metavar="DATA", help="instruction data, as for tamis score")
     p.add_argument("-o", "--out", required=True, type=Path, metavar="DIR", help="output folder")
     p.add_argument("--model", default=DEFAULT_MODEL, help="the model that samples and judges")
     p.add_argument(
@@ -217,6 +325,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     g.add_argument("--cache", default=None, metavar="PATH", help="cache file (DIR/cache/...)")
     g.add_argument("--fresh", action="store_true", help="discard the cache and start again")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
+    add_ray_args(p)
     p.set_defaults(func=_cmd_clear)
     return p
 
@@ -246,6 +355,8 @@ def _cmd_clear(args: argparse.Namespace) -> int:
             correct_max_new_tokens=args.correct_max_new_tokens,
             prefer_threshold=args.prefer_threshold,
         ),
+        engine=args.engine,
+        ray=ray_options(args),
     )
     from tamis.report import write_report_after_job
 

@@ -15,8 +15,9 @@ from tamis import __version__
 from tamis.ensemble import METHODS as COMBINE_METHODS
 from tamis.errors import TamisError
 from tamis.models import DEFAULT_MODEL, PRECISIONS
-from tamis.ray_engine import ENGINES, RayOptions
+from tamis.ray_engine import add_ray_args, ray_options
 from tamis.records import FORMATS
+from tamis.remote import data_arg
 from tamis.render import TEMPLATES
 from tamis.scorers import DEFAULT_SCORERS, DIRECTIONS, SCORERS
 from tamis.select import Selection, check_columns, parse_filter, parse_keep
@@ -37,6 +38,8 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         text = action.help or ""
         # `is`, not `in`: a default of 0 equals False and must still be shown.
         if action.default is None or action.default is False or "default" in text:
+            return text
+        if isinstance(action, argparse._StoreFalseAction):  # "--no-x (default: True)" misleads
             return text
         return super()._get_help_string(action)
 
@@ -119,8 +122,9 @@ def _score_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "data",
         metavar="DATA",
-        type=Path,
-        help="instruction data: .jsonl, .json (a list), .parquet or .csv",
+        type=data_arg,
+        help="instruction data: .jsonl, .json (a list), .parquet or .csv; a local path, or a URL "
+        "(s3://bucket/key, gs://, hdfs://, file://, or any fsspec URL such as memory://)",
     )
     p.add_argument("-o", "--out", required=True, type=Path, metavar="DIR", help="output folder")
     p.add_argument(
@@ -205,30 +209,7 @@ def _score_args(p: argparse.ArgumentParser) -> None:
         metavar="K",
         help="k-means clusters for --scorer cluster (default: round(sqrt(records / 2)), 1-100)",
     )
-    ray = p.add_argument_group("Ray engine (--engine ray)")
-    ray.add_argument(
-        "--engine",
-        choices=ENGINES,
-        default="local",
-        help="local: this process; ray: shards of --shard-records scored by a pool of Ray "
-        "actors, one model each (pip install 'tamis[ray]'), with the same scores",
-    )
-    ray.add_argument(
-        "--address",
-        default=None,
-        help="a running Ray cluster (e.g. ray://head:10001 or auto); default: start a local one",
-    )
-    ray.add_argument("--actors", type=int, default=1, help="actors in the pool (loaded models)")
-    ray.add_argument("--cpus-per-actor", type=float, default=1.0, help="CPUs (and threads) each")
-    ray.add_argument(
-        "--gpus-per-actor", type=float, default=0.0, help="GPUs each (with --device cuda)"
-    )
-    ray.add_argument(
-        "--shard-records",
-        type=int,
-        default=1000,
-        help="records per shard: the unit of work, of output (OUT/shards/) and of resume",
-    )
+    add_ray_args(p)
     lp = p.add_argument_group("learning percentage (--scorer lp)")
     lp.add_argument("--lp-epochs", type=int, default=3, help="fine-tuning epochs n (P0..Pn)")
     lp.add_argument("--lp-method", choices=LP_METHODS, default="full", help="full or lora (peft)")
@@ -346,13 +327,7 @@ def _score_config(args: argparse.Namespace):
         combine=args.combine,
         clusters=args.clusters,
         engine=args.engine,
-        ray=RayOptions(
-            address=args.address,
-            actors=args.actors,
-            cpus_per_actor=args.cpus_per_actor,
-            gpus_per_actor=args.gpus_per_actor,
-            shard_records=args.shard_records,
-        ),
+        ray=ray_options(args),
     )
 
 

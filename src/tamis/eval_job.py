@@ -30,6 +30,7 @@ from tamis.errors import TamisError
 from tamis.files import write_json, write_jsonl
 from tamis.metrics import exact_match, rouge_l
 from tamis.records import FORMATS
+from tamis.remote import data_arg
 from tamis.render import TEMPLATES
 
 
@@ -169,7 +170,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         formatter_class=HelpFormatter,
     )
     p.add_argument("model", metavar="MODEL", help="a model name, folder (e.g. DIR/model) or .gguf")
-    p.add_argument("--data", required=True, type=Path, help="held-out instruction data")
+    p.add_argument(
+        "--data", required=True, type=data_arg, help="held-out instruction data: a path or URL"
+    )
     p.add_argument("-o", "--out", required=True, type=Path, metavar="DIR", help="output folder")
     p.add_argument("--no-generate", dest="generate", action="store_false", help="loss only")
     p.add_argument("--max-new-tokens", type=int, default=128, help="tokens per greedy answer")

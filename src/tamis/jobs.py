@@ -166,7 +166,17 @@ def open_cache(out_dir: Path, cache: str | None, fresh: bool = False):
 
 
 def input_info(data_path: str | Path, data: Dataset) -> dict[str, Any]:
-    """The manifest's ``input``: what ``tamis select`` re-reads and checks."""
+    """The manifest's ``input``: what ``tamis select`` re-reads and checks. A URL is kept as
+    given, with the sha256 of the bytes that were read (``data.sha256``)."""
+    from tamis.remote import is_url
+
+    if is_url(data_path):
+        return {
+            "path": data_path,
+            "sha256": data.sha256,
+            "format": data.format,
+            "records": data.n_input,
+        }
     path = Path(data_path)
     return {
         "path": str(path.resolve()),
@@ -313,7 +323,19 @@ def _load_manifest(out_dir: Path) -> dict:
 
 
 def _reread_input(manifest: dict) -> Dataset:
+    from tamis.remote import fetch, is_url, shown
+
     info = manifest["input"]
+    if is_url(info["path"]):
+        url = shown(info["path"])
+        with fetch(info["path"]) as copy:
+            # The hash first: a changed object could fail to parse, hiding the real cause.
+            if copy.sha256 != info["sha256"]:
+                raise TamisError(
+                    f"{url}: the object changed since it was scored; run tamis score again"
+                )
+            cfg = manifest["score"]["config"]
+            return read_dataset(copy.path, info["format"], cfg["skip_bad"], name=url)
     path = Path(info["path"])
     if not path.is_file():
         raise TamisError(f"{path}: the scored input file is gone; restore it or score again")

@@ -35,6 +35,7 @@ from tamis.files import write_json
 from tamis.loss_regression import FOLDS, REGRESSORS
 from tamis.models import DEFAULT_MODEL
 from tamis.records import FORMATS
+from tamis.remote import data_arg
 from tamis.render import TEMPLATES
 from tamis.score import DEFAULT_MAX_TOKENS, STATUS_OK
 
@@ -288,7 +289,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "Then: tamis select DIR --by large_ce_pred --keep ...",
         formatter_class=HelpFormatter,
     )
-    p.add_argument("data", metavar="DATA", type=Path, help="instruction data, as for tamis score")
+    p.add_argument(
+        "data", metavar="DATA", type=data_arg, help="instruction data, as for tamis score"
+    )
     p.add_argument("-o", "--out", required=True, type=Path, metavar="DIR", help="output folder")
     p.add_argument("--small", default=DEFAULT_MODEL, help="the small scorer model (every record)")
     p.add_argument("--large", default=LARGE_MODEL, help="the large model (the sample only)")

@@ -1,4 +1,5 @@
-"""The Ray engine: the scoring step of ``tamis score`` and ``tamis run``, sharded over a cluster.
+"""The Ray engine: the model steps of ``tamis score``, ``tamis run`` and ``tamis clear``, sharded
+over a cluster.
 
 The driver reads and checks the input exactly as the local engine does (formats, ids, bad
 records, duplicates), so both engines see the same records. It cuts them into shards of
@@ -8,6 +9,13 @@ an actor scores its shard with :func:`tamis.score.score_dataset`, the local engi
 returns the score rows. The driver writes each shard as it arrives (``shards/NNNNN.parquet``,
 then ``NNNNN.json`` naming its digest), so a killed run loses at most the shards in flight. At the
 end the shards are joined in input order into the one ``scores.parquet`` the local engine writes.
+
+``tamis clear`` runs two sharded steps (``task``): ``confidence`` over every record (shards under
+``shards/confidence/``, each row with its sampled responses), then, after the driver has
+selected, ``correct`` over the records the filter dropped (``shards/correct/``). Each actor runs
+the local engine's functions (:func:`tamis.clear.confidence_scores`,
+:func:`tamis.clear.auto_correct`), whose generations are seeded per prompt and sample, so the
+outcome does not depend on how records are sharded or batched.
 
 A shard is complete when its ``.json`` names the digest of this shard's records and settings and
 its Parquet file holds exactly the shard's input positions. Ray restarts an actor that dies and
@@ -19,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +38,12 @@ from tamis.score import ScoreResult, _bad_rows
 
 ENGINES = ("local", "ray")
 SHARD_DIR = "shards"
+# The actors' counts the driver adds up, per task.
+SUMMED_STATS = {
+    "score": ("sequences", "from_cache", "computed", "tokens", "forward_s"),
+    "confidence": ("records",),
+    "correct": ("records",),
+}
 
 
 @dataclass(frozen=True)
@@ -52,6 +66,45 @@ class RayOptions:
             raise TamisError(f"--shard-records {self.shard_records}: must be at least 1")
 
 
+def add_ray_args(p) -> None:
+    """The ``--engine`` option group of ``score``, ``run`` and ``clear``."""
+    ray = p.add_argument_group("Ray engine (--engine ray)")
+    ray.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="local",
+        help="local: this process; ray: shards of --shard-records run by a pool of Ray "
+        "actors, one model each (pip install 'tamis[ray]'), with the same results",
+    )
+    ray.add_argument(
+        "--address",
+        default=None,
+        help="a running Ray cluster (e.g. ray://head:10001 or auto); default: start a local one",
+    )
+    ray.add_argument("--actors", type=int, default=1, help="actors in the pool (loaded models)")
+    ray.add_argument("--cpus-per-actor", type=float, default=1.0, help="CPUs (and threads) each")
+    ray.add_argument(
+        "--gpus-per-actor", type=float, default=0.0, help="GPUs each (with --device cuda)"
+    )
+    ray.add_argument(
+        "--shard-records",
+        type=int,
+        default=1000,
+        help="records per shard: the unit of work, of output (OUT/shards/) and of resume",
+    )
+
+
+def ray_options(args) -> RayOptions:
+    """:class:`RayOptions` from the parsed :func:`add_ray_args` options."""
+    return RayOptions(
+        address=args.address,
+        actors=args.actors,
+        cpus_per_actor=args.cpus_per_actor,
+        gpus_per_actor=args.gpus_per_actor,
+        shard_records=args.shard_records,
+    )
+
+
 @dataclass(frozen=True)
 class ShardSpec:
     """What every actor needs to score a shard as the local engine would."""
@@ -64,11 +117,14 @@ class ShardSpec:
     batch_size: int
     scorers: tuple[str, ...]  # model scorers only; text scorers run on the driver
     format: str
+    task: str = "score"  # or CLEAR's "confidence" and "correct"
+    clear: dict[str, Any] = field(default_factory=dict)  # ClearConfig's fields, for CLEAR
 
 
-def shard_payloads(data: Dataset, size: int) -> list[str]:
-    """The records of ``data`` in shards of ``size``, each as JSON ``[[index, where, raw]...]``."""
-    items = [[r.index, r.where, r.raw] for r in data.records]
+def shard_payloads(data: Dataset, size: int, extra: dict[int, list] | None = None) -> list[str]:
+    """The records of ``data`` in shards of ``size``, each as JSON ``[[index, where, raw]...]``;
+    ``extra[index]`` (when given) is appended to each record's item."""
+    items = [[r.index, r.where, r.raw, *(extra or {}).get(r.index, ())] for r in data.records]
     return [
         json.dumps(items[i : i + size], ensure_ascii=False, default=str)
         for i in range(0, len(items), size)
@@ -81,7 +137,8 @@ def shard_digest(spec: ShardSpec, payload: str) -> str:
 
 
 class ShardScorer:
-    """A Ray Data actor: loads the model once, then scores whole shards."""
+    """A Ray Data actor: loads the model once (and, for CLEAR, the embedder), then runs its
+    ``task`` on whole shards."""
 
     def __init__(self, spec: dict[str, Any], threads: int):
         import tempfile
@@ -97,36 +154,84 @@ class ShardScorer:
         self.lm = load_model(self.spec.model, self.spec.device, self.spec.precision)
         self.info = model_info(self.lm)
         self.scorers = get_scorers(list(self.spec.scorers))
+        self.embedder = None
+        if self.spec.task != "score":
+            from tamis.embed import load_embedder
+
+            self.embedder = load_embedder(self.spec.device)
         # Opened per shard: Ray Data may call the actor from another thread than __init__'s.
         self.cache_path = Path(tempfile.mkdtemp(prefix="tamis-ray-")) / "nll.sqlite"
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
         out: dict[str, list] = {"shard": [], "rows": [], "info": []}
         for shard, payload in zip(batch["shard"], batch["payload"], strict=True):
-            rows, template, stats = self.score(payload)
+            rows, template, stats = self.run(payload)
             info = {**self.info, "template": template, "stats": stats}
             out["shard"].append(int(shard))
             out["rows"].append(json.dumps(rows, allow_nan=True))
             out["info"].append(json.dumps(info))
         return out
 
-    def score(self, payload: str) -> tuple[list[dict], str, dict]:
+    def run(self, payload: str) -> tuple[list[dict], str, dict]:
         from tamis.cache import ScoreCache
         from tamis.records import to_record
-        from tamis.score import score_dataset
 
+        items = json.loads(payload)
         records = []
-        for index, where, raw in json.loads(payload):
+        for index, where, raw, *_ in items:
             record = to_record(raw, self.spec.format, where)
             record.index = index
             records.append(record)
-        data = Dataset(Path(where), self.spec.format, records)
+        data = Dataset(Path(items[0][1]) if items else Path("."), self.spec.format, records)
         with ScoreCache(self.cache_path) as cache:
-            result = score_dataset(
-                data, self.lm, self.scorers, cache, self.spec.template,
-                self.spec.max_tokens, self.spec.batch_size, progress=False,
-            )  # fmt: skip
+            if self.spec.task == "score":
+                return self.score(data, cache)
+            return self.clear(data, items, cache)
+
+    def score(self, data: Dataset, cache) -> tuple[list[dict], str, dict]:
+        from tamis.score import score_dataset
+
+        result = score_dataset(
+            data, self.lm, self.scorers, cache, self.spec.template, self.spec.max_tokens,
+            self.spec.batch_size, progress=False,
+        )  # fmt: skip
         return result.rows, result.template, result.stats
+
+    def clear(self, data: Dataset, items: list, cache) -> tuple[list[dict], str, dict]:
+        from tamis.clear import (
+            CONFIDENCE_COLUMNS,
+            ClearConfig,
+            auto_correct,
+            confidence_scores,
+        )
+        from tamis.render import resolve_template
+        from tamis.score import encode_dataset
+
+        cfg, spec = ClearConfig(**self.spec.clear), self.spec
+        template = resolve_template(spec.template, self.lm.tokenizer)
+        encoded, by_index = encode_dataset(data, self.lm.tokenizer, template, spec.max_tokens)
+        recs = {r.index: r for r in data.records}
+        order = sorted(encoded)
+        if spec.task == "confidence":
+            conf, samples = confidence_scores(
+                self.lm, [recs[i] for i in order], [encoded[i] for i in order], cache, cfg,
+                self.embedder, spec.batch_size, progress=False,
+            )  # fmt: skip
+            for row in by_index.values():
+                row.update(dict.fromkeys(CONFIDENCE_COLUMNS), samples=None)
+            for i, values, texts in zip(order, conf, samples, strict=True):
+                by_index[i].update(values, samples=texts)
+            rows = [by_index[i] for i in sorted(by_index)]
+            return rows, template, {"records": len(order)}
+        extra = {item[0]: item[3:] for item in items}  # [confidence, samples]
+        if len(order) != len(items):
+            raise RuntimeError("internal error: a record to correct no longer encodes")
+        corrections = auto_correct(
+            self.lm, [recs[i] for i in order], [encoded[i] for i in order],
+            [extra[i][0] for i in order], [extra[i][1] for i in order], cache, cfg,
+            self.embedder, spec.batch_size, progress=False,
+        )  # fmt: skip
+        return [asdict(c) for c in corrections], template, {"records": len(order)}
 
 
 def score_on_ray(
@@ -136,12 +241,30 @@ def score_on_ray(
     Complete shards under ``out_dir/shards`` are reused; the rest are scored and written.
     ``stats`` adds up the actors' counts; ``forward_s`` is summed over actors (CPU-side time),
     ``ray_s`` is the wall time of the Ray part."""
-    opts.check()
-    folder = out_dir / SHARD_DIR
-    folder.mkdir(parents=True, exist_ok=True)
     payloads = shard_payloads(data, opts.shard_records)
+    shards, info, stats = run_sharded(spec, opts, payloads, out_dir / SHARD_DIR, progress)
+    rows = {r["index"]: r for shard_rows in shards for r in shard_rows}
+    template = info.pop("template")
+    return rows, template, info, stats
+
+
+def run_sharded(
+    spec: ShardSpec,
+    opts: RayOptions,
+    payloads: list[str],
+    folder: Path,
+    progress: bool,
+    label: str = "scoring on ray",
+) -> tuple[list[list[dict]], dict, dict]:
+    """Run ``spec.task`` on every shard (``payloads``, from :func:`shard_payloads`) on Ray:
+    ``(each shard's rows in shard order, model info with the template, stats)``. Complete shards
+    in ``folder`` are reused; the others are run and written there as they arrive."""
+    opts.check()
+    if spec.task not in SUMMED_STATS:
+        raise ValueError(f"unknown shard task {spec.task!r}")
+    folder.mkdir(parents=True, exist_ok=True)
     digests = [shard_digest(spec, p) for p in payloads]
-    rows: dict[int, dict] = {}
+    shards: list[list[dict] | None] = [None] * len(payloads)
     info: dict[str, Any] = {}
     todo = []
     for shard, payload in enumerate(payloads):
@@ -149,28 +272,27 @@ def score_on_ray(
         if done is None:
             todo.append(shard)
         else:
-            rows.update({r["index"]: r for r in done[0]})
+            shards[shard] = done[0]
             info = info or done[1]
-    stats = {"shards": len(payloads), "shards_reused": len(payloads) - len(todo)}
-    stats.update(dict.fromkeys(("sequences", "from_cache", "computed", "tokens"), 0))
-    stats["forward_s"] = 0.0
+    stats: dict[str, Any] = {"shards": len(payloads), "shards_reused": len(payloads) - len(todo)}
+    summed = SUMMED_STATS[spec.task]
+    stats.update(dict.fromkeys(summed, 0))
     if todo:
         t0 = time.perf_counter()
-        for shard_rows, shard_info in _run_shards(
-            spec, opts, todo, payloads, digests, folder, progress
+        for shard, shard_rows, shard_info in _run_shards(
+            spec, opts, todo, payloads, digests, folder, progress, label
         ):
-            rows.update({r["index"]: r for r in shard_rows})
+            shards[shard] = shard_rows
             info = shard_info
-            for k in ("sequences", "from_cache", "computed", "tokens", "forward_s"):
+            for k in summed:
                 stats[k] += shard_info["stats"].get(k, 0)
         stats["ray_s"] = time.perf_counter() - t0
         stats["records_per_s"] = sum(len(json.loads(payloads[s])) for s in todo) / stats["ray_s"]
     info = {k: v for k, v in info.items() if k != "stats"}
-    template = info.pop("template")
-    return rows, template, info, stats
+    return [s or [] for s in shards], info, stats
 
 
-def _run_shards(spec, opts, todo, payloads, digests, folder, progress) -> list:
+def _run_shards(spec, opts, todo, payloads, digests, folder, progress, label) -> list:
     import ray
 
     from tamis.score import progress_bar
@@ -192,7 +314,7 @@ def _run_shards(spec, opts, todo, payloads, digests, folder, progress) -> list:
         num_gpus=opts.gpus_per_actor or None,
     )
     sizes = {s: len(json.loads(payloads[s])) for s in todo}
-    bar = progress_bar(sum(sizes.values()), progress, "scoring on ray")
+    bar = progress_bar(sum(sizes.values()), progress, label)
     bar.unit = "rec"
     results, seen = [], set()
     try:
@@ -202,8 +324,8 @@ def _run_shards(spec, opts, todo, payloads, digests, folder, progress) -> list:
                 continue
             seen.add(shard)
             shard_rows, info = json.loads(row["rows"]), json.loads(row["info"])
-            write_shard(folder, shard, digests[shard], shard_rows, info)
-            results.append((shard_rows, info))
+            write_shard(folder, shard, digests[shard], shard_rows, info, spec.task)
+            results.append((shard, shard_rows, info))
             bar.update(sizes[shard])
     finally:
         bar.close()
@@ -260,26 +382,38 @@ def _init_ray(address: str | None) -> None:
             ) from None
 
 
-def write_shard(folder: Path, shard: int, digest: str, rows: list[dict], info: dict) -> None:
-    """The shard's rows as Parquet, then its ``.json`` (the mark that the shard is complete)."""
+def write_shard(
+    folder: Path, shard: int, digest: str, rows: list[dict], info: dict, task: str = "score"
+) -> None:
+    """The shard's rows as Parquet, then its ``.json`` (the mark that the shard is complete).
+    Score shards have the ``scores.parquet`` schema; CLEAR's keep their rows' own fields."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tamis.files import atomic_open
     from tamis.outputs import write_scores
 
-    columns = [c for c in rows[0] if c not in ("index", "id", "status", "detail", "truncated")]
-    write_scores(folder / f"{shard:05d}.parquet", rows, columns)
+    path = folder / f"{shard:05d}.parquet"
+    if task == "score":
+        columns = [c for c in rows[0] if c not in ("index", "id", "status", "detail", "truncated")]
+        write_scores(path, rows, columns)
+    else:
+        with atomic_open(path, "wb") as f:
+            pq.write_table(pa.Table.from_pylist(rows), f)
     write_json(folder / f"{shard:05d}.json", {"digest": digest, "rows": len(rows), "info": info})
 
 
 def read_shard(folder: Path, shard: int, digest: str, payload: str):
     """``(rows, info)`` of a complete shard, else None (absent, another digest, or damaged)."""
-    from tamis.outputs import read_scores
+    import pyarrow.parquet as pq
 
     mark, table = folder / f"{shard:05d}.json", folder / f"{shard:05d}.parquet"
     try:
         meta = json.loads(mark.read_text())
         if meta.get("digest") != digest:
             return None
-        rows, _ = read_scores(table)
-    except (OSError, ValueError, TamisError):
+        rows = pq.read_table(table).to_pylist()
+    except (OSError, ValueError):  # pyarrow's errors are ValueError or OSError
         return None
     expected = [item[0] for item in json.loads(payload)]
     if [r["index"] for r in rows] != expected or len(rows) != meta.get("rows"):

@@ -1,4 +1,5 @@
-"""Read ``.jsonl``, ``.json`` (a list), ``.parquet`` and ``.csv`` files into records.
+"""Read ``.jsonl``, ``.json`` (a list), ``.parquet`` and ``.csv`` files, local or at a URL
+(:mod:`tamis.remote`), into records.
 
 Every input record ends up either as a :class:`~tamis.records.Record` or, with ``skip_bad``, as a
 :class:`BadEntry` carrying its reason; without ``skip_bad`` the first bad record raises a
@@ -26,6 +27,7 @@ from tamis.records import (
     json_type,
     to_record,
 )
+from tamis.remote import fetch, is_url, shown, url_suffix
 
 EXTENSIONS = (".jsonl", ".json", ".parquet", ".csv")
 # A JSON escape of a UTF-16 surrogate: a pair is one character, but a lone one cannot be written
@@ -47,17 +49,23 @@ class BadEntry:
 
 @dataclass
 class Dataset:
-    path: Path
+    """The records read from ``path`` (the file read, or the URL as given) in ``format``.
+    ``sha256``: the hash of a URL's bytes as read (``None`` for a local file)."""
+
+    path: Path | str
     format: str
     records: list[Record] = field(default_factory=list)
     bad: list[BadEntry] = field(default_factory=list)
+    sha256: str | None = None
 
     @property
     def n_input(self) -> int:
         return len(self.records) + len(self.bad)
 
 
-def read_dataset(path: str | Path, fmt: str | None = None, skip_bad: bool = False) -> Dataset:
+def read_dataset(
+    path: str | Path, fmt: str | None = None, skip_bad: bool = False, *, name: str | None = None
+) -> Dataset:
     """Read and normalise every record of ``path``.
 
     ``fmt`` forces one of :data:`~tamis.records.FORMATS`; by default it is detected from the first
@@ -65,28 +73,48 @@ def read_dataset(path: str | Path, fmt: str | None = None, skip_bad: bool = Fals
     duplicate); records without an ``id`` have a content id, so exact duplicates are caught too.
     A file whose every record is bad raises :class:`TamisError` even with ``skip_bad``: there is
     nothing to curate.
+
+    ``path`` may be a URL (``s3://bucket/data.jsonl``, ``gs://``, ``hdfs://``, ``file://``, or
+    any fsspec URL such as ``memory://``): its object is copied to a temporary file first (see
+    :mod:`tamis.remote`), messages name the URL, and ``Dataset.sha256`` is the hash of its bytes.
+    ``name`` replaces the path in messages (to read such a copy under its URL's name).
     """
-    path = Path(path)
     if fmt is not None and fmt not in FORMATS:
         raise TamisError(f"unknown format '{fmt}'; choose one of: {', '.join(FORMATS)}")
-    if not path.is_file():
-        raise TamisError(f"{path}: no such file; check the path")
-    suffix = path.suffix.lower()
+    if is_url(path):
+        _check_suffix(shown(path), url_suffix(path))  # before copying a file tamis cannot read
+        with fetch(path) as copy:
+            data = _read_file(copy.path, shown(path), fmt, skip_bad)
+        data.path, data.sha256 = path, copy.sha256
+        return data
+    path = Path(path)
+    return _read_file(path, str(path) if name is None else name, fmt, skip_bad)
+
+
+def _check_suffix(name: str, suffix: str) -> None:
     if suffix not in EXTENSIONS:
         raise TamisError(
-            f"{path}: unsupported file type '{suffix or '(none)'}'; "
+            f"{name}: unsupported file type '{suffix or '(none)'}'; "
             f"use one of: {', '.join(EXTENSIONS)}"
         )
+
+
+def _read_file(path: Path, name: str, fmt: str | None, skip_bad: bool) -> Dataset:
+    """:func:`read_dataset` of a local file; messages call it ``name``."""
+    if not path.is_file():
+        raise TamisError(f"{name}: no such file; check the path")
+    suffix = path.suffix.lower()
+    _check_suffix(name, suffix)
     if path.stat().st_size == 0:
-        raise TamisError(f"{path}: the file is empty; point tamis at a file with records")
-    items = list(_ITEMS[suffix](path))
+        raise TamisError(f"{name}: the file is empty; point tamis at a file with records")
+    items = list(_ITEMS[suffix](path, name))
     if not items:
         raise TamisError(
-            f"{path}: no records found (only blank lines, an empty list or a header); "
+            f"{name}: no records found (only blank lines, an empty list or a header); "
             "add records or point tamis at another file"
         )
     if fmt is None:
-        fmt = _detect(path, items, skip_bad)
+        fmt = _detect(name, items, skip_bad)
     data = Dataset(path, fmt)
     seen: dict[str, str] = {}
     for index, (where, obj, error) in enumerate(items):
@@ -108,7 +136,7 @@ def read_dataset(path: str | Path, fmt: str | None = None, skip_bad: bool = Fals
     if not data.records:  # only with skip_bad: nothing is left to curate
         first = data.bad[0]
         raise TamisError(
-            f"{path}: every record is bad ({len(data.bad)} read; the first, {first.where}: "
+            f"{name}: every record is bad ({len(data.bad)} read; the first, {first.where}: "
             f"{first.detail}); fix the file"
         )
     return data
@@ -130,7 +158,7 @@ def _duplicate(record: Record, where: str, first: str) -> BadRecord:
     )
 
 
-def _detect(path: Path, items: list, skip_bad: bool) -> str:
+def _detect(name: str, items: list, skip_bad: bool) -> str:
     # The first record that fits a format decides, so a bad leading record (say, one missing its
     # output) is reported as what it is, or skipped with --skip-bad, instead of blocking the file.
     first = None
@@ -157,7 +185,7 @@ def _detect(path: Path, items: list, skip_bad: bool) -> str:
     if not skip_bad:
         raise error
     raise TamisError(
-        f"{path}: no record is a JSON object ({len(items)} read; the first, {error.where}: "
+        f"{name}: no record is a JSON object ({len(items)} read; the first, {error.where}: "
         f"{error.detail}); fix the file"
     )
 
@@ -165,10 +193,10 @@ def _detect(path: Path, items: list, skip_bad: bool) -> str:
 Item = tuple[str, Any, BadRecord | None]
 
 
-def _jsonl_items(path: Path) -> Iterator[Item]:
+def _jsonl_items(path: Path, name: str) -> Iterator[Item]:
     with path.open("rb") as f:
         for lineno, line in enumerate(f, start=1):
-            where = f"{path}:{lineno}"
+            where = f"{name}:{lineno}"
             if line.startswith(b"\xef\xbb\xbf"):  # line 1, or the start of a file appended
                 line = line[3:]
             if not line.strip():
@@ -252,25 +280,25 @@ def _bad_text(where: str, reason: str, message: str, fix: str, text: Any) -> Bad
     return bad
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, name: str) -> str:
     data = path.read_bytes()
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         raise TamisError(
-            f"{path}:{line}: not valid UTF-8 (byte {e.start}); re-encode the file as UTF-8 "
+            f"{name}:{line}: not valid UTF-8 (byte {e.start}); re-encode the file as UTF-8 "
             "(e.g. iconv -t UTF-8)"
         ) from None
 
 
-def _json_items(path: Path) -> Iterator[Item]:
-    text = _read_text(path)
+def _json_items(path: Path, name: str) -> Iterator[Item]:
+    text = _read_text(path, name)
     try:
         value = json.loads(text)
     except RecursionError:
         raise TamisError(
-            f"{path}: invalid JSON (nested too deeply to read); fix the file"
+            f"{name}: invalid JSON (nested too deeply to read); fix the file"
         ) from None
     except json.JSONDecodeError as e:
         hint = (
@@ -279,11 +307,11 @@ def _json_items(path: Path) -> Iterator[Item]:
             else ""
         )
         raise TamisError(
-            f"{path}:{e.lineno}: invalid JSON ({_json_error(e)}){hint}; fix the file"
+            f"{name}:{e.lineno}: invalid JSON ({_json_error(e)}){hint}; fix the file"
         ) from None
     except ValueError:  # int() refuses a number of over 4300 digits
         raise TamisError(
-            f"{path}: invalid JSON (a number has too many digits to read); fix the file"
+            f"{name}: invalid JSON (a number has too many digits to read); fix the file"
         ) from None
     if isinstance(value, dict):
         for key in ("data", "records", "examples"):
@@ -292,42 +320,42 @@ def _json_items(path: Path) -> Iterator[Item]:
                 break
         else:
             raise TamisError(
-                f"{path}: expected a JSON list of records, got an object; "
+                f"{name}: expected a JSON list of records, got an object; "
                 "wrap the records in [...] or save them as .jsonl"
             )
     if not isinstance(value, list):
         raise TamisError(
-            f"{path}: expected a JSON list of records, got {json_type(value)}; "
+            f"{name}: expected a JSON list of records, got {json_type(value)}; "
             "save the records as a list [...] or one per line as .jsonl"
         )
     check = _SURROGATE_ESCAPE.search(text) is not None
     for i, obj in enumerate(value):
-        where = f"{path}: item {i}"
+        where = f"{name}: item {i}"
         if check and _has_surrogate(obj):
             yield where, None, _surrogate(where, json.dumps(obj))  # escaped: writable
             continue
         yield where, obj, None
 
 
-def _csv_items(path: Path) -> Iterator[Item]:
+def _csv_items(path: Path, name: str) -> Iterator[Item]:
     # One cell may hold a whole long record; the csv module's default limit is 128 KiB.
     csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
     # strict: an unclosed quote is an error, not a cell that swallows the rest of the file.
-    rows = csv.reader(io.StringIO(_read_text(path), newline=""), strict=True)
+    rows = csv.reader(io.StringIO(_read_text(path, name), newline=""), strict=True)
     start = 1  # the line a row starts on; a quoted cell can hold line breaks
     try:
         header = next(rows, None)
         if not header:
-            raise TamisError(f"{path}: the CSV file has no header row; add one naming the columns")
+            raise TamisError(f"{name}: the CSV file has no header row; add one naming the columns")
         twice = sorted({h for h in header if header.count(h) > 1})
         if twice:
             raise TamisError(
-                f"{path}:1: the header names {', '.join(map(repr, twice))} more than once; "
+                f"{name}:1: the header names {', '.join(map(repr, twice))} more than once; "
                 "give every column its own name"
             )
         start = rows.line_num + 1
         for cells in rows:
-            where = f"{path}:{start}"
+            where = f"{name}:{start}"
             start = rows.line_num + 1
             if not cells:
                 continue  # a blank line
@@ -348,20 +376,23 @@ def _csv_items(path: Path) -> Iterator[Item]:
             yield where, dict(zip(header, padded, strict=True)), None
     except csv.Error as e:
         raise TamisError(
-            f"{path}:{start}: not valid CSV ({e}); close the quoted cell that starts on this "
+            f"{name}:{start}: not valid CSV ({e}); close the quoted cell that starts on this "
             'row, and double every quote inside a quoted cell ("")'
         ) from None
 
 
-def _parquet_items(path: Path) -> Iterator[Item]:
+def _parquet_items(path: Path, name: str) -> Iterator[Item]:
     import pyarrow.parquet as pq
 
     try:
         table = pq.read_table(path)
     except Exception as e:  # pyarrow raises several types for a damaged file
-        raise TamisError(f"{path}: not a readable Parquet file ({e}); check the file") from None
+        problem = str(e).replace(str(path), name)  # pyarrow names the file: a URL's local copy
+        raise TamisError(
+            f"{name}: not a readable Parquet file ({problem}); check the file"
+        ) from None
     for i, row in enumerate(table.to_pylist()):
-        yield f"{path}: row {i}", _plain(row), None
+        yield f"{name}: row {i}", _plain(row), None
 
 
 def _plain(value: Any) -> Any:

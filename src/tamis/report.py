@@ -27,6 +27,7 @@ from typing import Any
 
 from tamis.errors import TamisError
 from tamis.files import atomic_open
+from tamis.remote import is_url, shown, url_name
 from tamis.report_data import (
     Curation,
     cuts,
@@ -99,7 +100,9 @@ def curation_page(cur: Curation, scatter: Sequence[tuple[str, str]] = ()) -> tup
                     f"--scatter {','.join(pair)}: no score '{col}' in {cur.path}; choose from: "
                     f"{', '.join(cur.columns)}"
                 )
-    name = Path(cur.manifest.get("input", {}).get("path", "")).name
+    path = cur.manifest.get("input", {}).get("path", "")
+    # A URL's object name, its ?query left out; a local file's name.
+    name = url_name(path) if is_url(path) else Path(path).name
     title = f"tamis {cur.kind}: {name}"
     parts = [summary_section(cur), histograms_section(cur), scatter_section(cur, scatter)]
     parts += [examples_section(cur), unscored_section(cur), categories_section(cur)]
@@ -115,7 +118,7 @@ def summary_section(cur: Curation) -> str:
     facts: list[tuple[str, Any]] = [
         ("folder", str(cur.path)),
         ("job", cur.kind),
-        ("input", inp.get("path")),
+        ("input", shown(inp["path"]) if is_url(inp.get("path")) else inp.get("path")),
         ("format", inp.get("format")),
         ("model", " + ".join(str(x.get("name")) for x in models)),
         ("template", (m.get("score") or m.get("clear") or {}).get("config", {}).get("template")),

@@ -138,8 +138,14 @@ def _texts(manifest: dict) -> tuple[dict[int, tuple[str, str, str | None]], str]
     is gone or changed (the report then shows scores without text)."""
     from tamis.files import file_sha256
     from tamis.readers import read_dataset
+    from tamis.remote import is_url
 
     info = manifest.get("input", {})
+    if is_url(info.get("path")):
+        data, note = _reread_url(info)
+        if data is None:
+            return {}, note
+        return _texts_of(data), ""
     path = Path(info.get("path", ""))
     if not path.is_file():
         return {}, f"the input file {path} is gone, so prompts and responses are not shown"
@@ -149,6 +155,26 @@ def _texts(manifest: dict) -> tuple[dict[int, tuple[str, str, str | None]], str]
         data = read_dataset(path, info.get("format"), skip_bad=True)
     except TamisError as e:
         return {}, f"the input file could not be read again ({e}); its text is not shown"
+    return _texts_of(data), ""
+
+
+def _reread_url(info: dict):
+    """``(Dataset, "")`` of a URL input still unchanged, else ``(None, why not)``."""
+    from tamis.readers import read_dataset
+    from tamis.remote import fetch, shown
+
+    url = shown(info["path"])
+    try:
+        with fetch(info["path"]) as copy:
+            if info.get("sha256") and copy.sha256 != info["sha256"]:
+                return None, f"the input {url} changed since it was scored; its text is not shown"
+            return read_dataset(copy.path, info.get("format"), skip_bad=True, name=url), ""
+    except TamisError as e:
+        return None, f"the input could not be read again ({e}); its text is not shown"
+
+
+def _texts_of(data) -> dict[int, tuple[str, str, str | None]]:
+    """``{input index: (prompt, response, category)}`` of a read dataset, bad records too."""
     texts: dict[int, tuple[str, str, str | None]] = {}
     for r in data.records:
         prompt = (
@@ -160,7 +186,7 @@ def _texts(manifest: dict) -> tuple[dict[int, tuple[str, str, str | None]], str]
     for b in data.bad:
         raw = b.raw if isinstance(b.raw, str) else json.dumps(b.raw, ensure_ascii=False)
         texts[b.index] = ("", raw or "", _category(b.raw))
-    return texts, ""
+    return texts
 
 
 def finite(value: Any) -> bool:

@@ -33,6 +33,7 @@ from tamis import __version__
 from tamis.errors import TamisError
 from tamis.files import write_json, write_jsonl
 from tamis.records import FORMATS
+from tamis.remote import data_arg
 from tamis.render import TEMPLATES, resolve_template
 from tamis.train import METHODS, TrainConfig
 
@@ -145,7 +146,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "DIR/manifest.json.",
         formatter_class=HelpFormatter,
     )
-    p.add_argument("data", metavar="DATA", type=Path, help="instruction data, as for tamis score")
+    p.add_argument(
+        "data", metavar="DATA", type=data_arg, help="instruction data, as for tamis score"
+    )
     p.add_argument("-o", "--out", required=True, type=Path, metavar="DIR", help="output folder")
     p.add_argument(
         "--model", default=TARGET_MODEL, help="the model to fine-tune: a name, folder or .gguf"
