@@ -299,16 +299,25 @@ def _plots(out: Path, runs: list[dict]) -> None:
     fig.tight_layout()
     fig.savefig(out / "loss_curves.png", dpi=120)
     plt.close(fig)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    for ax, metric in zip(axes, ("loss", "rouge_l"), strict=True):
-        means = []
+    # One panel per metric measured; the axis is fitted to the values (a bar from zero would
+    # hide differences of a few hundredths), each seed a dot, the mean and its spread a bar.
+    metrics = [
+        m for m in ("loss", "rouge_l", "exact_match") if any(r.get(m) is not None for r in runs)
+    ]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.5), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
         for k, arm in enumerate(arms):
-            vals = [r[metric] for r in runs if r["arm"] == arm and r[metric] is not None]
-            means.append(statistics.fmean(vals) if vals else 0.0)
-            ax.scatter([k] * len(vals), vals, color=f"C{k}", zorder=3)
-        ax.bar(range(len(arms)), means, color=[f"C{k}" for k in range(len(arms))], alpha=0.4)
+            vals = [r[metric] for r in runs if r["arm"] == arm and r.get(metric) is not None]
+            if not vals:
+                continue
+            ax.scatter([k - 0.1] * len(vals), vals, color=f"C{k}", alpha=0.6, zorder=3)
+            spread = statistics.stdev(vals) if len(vals) > 1 else 0.0
+            ax.errorbar(
+                k + 0.1, statistics.fmean(vals), yerr=spread, fmt="s", color=f"C{k}", capsize=4
+            )
         ax.set_xticks(range(len(arms)), arms, rotation=30, ha="right")
-        ax.set_title(f"held-out {metric} (bars: mean, dots: seeds)")
+        ax.set_xlim(-0.5, len(arms) - 0.5)
+        ax.set_title(f"held-out {metric}: seeds, mean ± sd")
     fig.tight_layout()
     fig.savefig(out / "metrics.png", dpi=120)
     plt.close(fig)
