@@ -1,7 +1,7 @@
 """Scoring speed and memory: tamis against the reference approach and this machine's roofline.
 
 Usage: python benchmarks/scoring.py [--model smollm2-135m] [--records 200] [--repeats 3]
-           [--baseline-records 100] [--sizes 1000,4000,16000] [--no-scaling]
+           [--baseline-records 100] [--sizes 1000,4000,16000] [--no-scaling] [--bfloat16]
 
 On a fixed, seeded sample of Alpaca 52k records (Alpaca template, as the papers score), one run
 measures:
@@ -14,6 +14,10 @@ measures:
   vocabulary at every position), and for IFD a second, separate pass over every response alone.
   Written here for comparison only; it scores the same tokens, and its scores are checked against
   tamis' (largest relative difference reported).
+- **bfloat16** (``--bfloat16``): tamis again with the model in bfloat16, its speed and the
+  Spearman correlation and largest relative difference of its scores against tamis' float32
+  scores on the same records (the difference column then compares with float32, not with the
+  reference).
 - **roofline**: float32 matrix-multiply GFLOP/s measured here (4096 x 4096, median of 5) divided
   by 2 x parameters FLOP per token: the most tokens/s float32 could reach.
 - **scaling**: ``tamis score --scorer ifd`` on 1k, 4k and 16k records, each in its own process:
@@ -172,7 +176,32 @@ def throughput(args, tmp: Path) -> dict:
             f"rec/s, max rel. diff {out[name]['max_rel_diff']:.1e}",
             flush=True,
         )
+        out[name]["float32_scores"] = runs[0]["scores"]
+    if args.bfloat16:
+        bfloat16(args, data, out)
+    for name in ("ppl", "ifd"):
+        del out[name]["float32_scores"]
     return out
+
+
+def bfloat16(args, data, out: dict) -> None:
+    """tamis with ``--precision bfloat16`` on the same records: speed, and Spearman agreement
+    with the float32 scores (>= 0.99 to count as the same ranking)."""
+    from scipy.stats import spearmanr
+
+    from tamis.models import load_model
+
+    lm = load_model(args.model, "cpu", "bfloat16")
+    for name, names in (("ppl", ["ppl"]), ("ifd", ["ppl", "ifd"])):
+        runs = [tamis_pass(lm, data, names, args.batch) for _ in range(args.repeats)]
+        f32, b16 = out[name]["float32_scores"], runs[0]["scores"]
+        ids = sorted(set(f32) & set(b16))
+        rho = spearmanr([f32[i][name] for i in ids], [b16[i][name] for i in ids]).statistic
+        out[name]["tamis_bfloat16"] = rates(runs)
+        out[name]["bfloat16_spearman"] = float(rho)
+        out[name]["bfloat16_max_rel_diff"] = max_rel_diff(b16, f32, name)
+        rate = out[name]["tamis_bfloat16"]["records_per_s"]
+        print(f"{name}: tamis bfloat16 {rate:.2f} rec/s, Spearman {rho:.4f}", flush=True)
 
 
 def peak_child(args, size: int | None, tmp: Path) -> dict:
@@ -253,10 +282,17 @@ def table(report: dict) -> str:
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name in ("ppl", "ifd"):
-        for who in ("tamis", "reference"):
+        ref = t[name]["reference"]["records_per_s"]
+        for who in ("tamis", "tamis_bfloat16", "reference"):
+            if who not in t[name]:
+                continue
             r = t[name][who]
-            up = f"{t[name]['speedup_records_per_s']:.2f}x" if who == "tamis" else "1x"
-            diff = f"{t[name]['max_rel_diff']:.1e}" if who == "tamis" else ""
+            up = f"{r['records_per_s'] / ref:.2f}x" if who != "reference" else "1x"
+            diff = {
+                "tamis": f"{t[name]['max_rel_diff']:.1e}",
+                "tamis_bfloat16": f"{t[name].get('bfloat16_max_rel_diff', 0):.1e} "
+                f"(Spearman {t[name].get('bfloat16_spearman', 0):.4f})",
+            }.get(who, "")
             lines.append(
                 f"| {name} | {who} | {r['records_per_s']:.2f} | {r['tokens_per_s']:.0f} | "
                 f"{r['tokens_per_s'] / roof:.0%} | {up} | {diff} |"
@@ -275,6 +311,9 @@ def main() -> None:
         "--sizes", default="1000,4000,16000", type=lambda s: [int(x) for x in s.split(",")]
     )
     parser.add_argument("--no-scaling", action="store_true")
+    parser.add_argument(
+        "--bfloat16", action="store_true", help="also tamis in bfloat16, against float32"
+    )
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--tmp", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -178,8 +178,9 @@ def _score_args(p: argparse.ArgumentParser) -> None:
         "--precision",
         choices=PRECISIONS,
         default="auto",
-        help="auto: float32 on a CPU, bfloat16 on a GPU (bfloat16 is several times slower than "
-        "float32 on a CPU); scores are cached per precision",
+        help="auto: float32 on a CPU, bfloat16 on a GPU. bfloat16 on a CPU: about 2.4x faster "
+        "with avx512_bf16 or AMX (same ranking, scores within a few %%), much slower without; "
+        "scores are cached per precision",
     )
     p.add_argument(
         "--skip-bad",
