@@ -104,15 +104,19 @@ def actor_pids() -> list[int]:
 
 def test_a_killed_ray_worker_is_replaced_and_no_record_is_lost(cluster, data, tmp_path):
     killed: list[int] = []
+    earlier = set(actor_pids())  # an earlier test's actors may still be exiting
 
     def kill_one_actor():
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not killed:
-            pids = actor_pids()
+            pids = [p for p in actor_pids() if p not in earlier]
             if pids:
                 time.sleep(1.0)  # let it start on a shard
-                os.kill(pids[0], signal.SIGKILL)
-                killed.append(pids[0])
+                try:
+                    os.kill(pids[0], signal.SIGKILL)
+                    killed.append(pids[0])
+                except ProcessLookupError:  # it ended in that second: look again
+                    pass
             time.sleep(0.2)
 
     killer = threading.Thread(target=kill_one_actor)
