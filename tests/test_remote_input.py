@@ -289,3 +289,20 @@ def test_run_and_select_on_an_s3_url(s3, tmp_path, capsys):
     assert capsys.readouterr().err == (
         f"tamis: error: {url}: the object changed since it was scored; run tamis score again\n"
     )
+
+
+def test_read_again_checks_a_local_input_before_reading_it(tmp_path):
+    from tamis.readers import read_again
+
+    path = tmp_path / "data.jsonl"
+    lines = DEMO.read_text(encoding="utf-8").splitlines(keepends=True)[:3]
+    path.write_text("".join(lines), encoding="utf-8")
+    info = input_info(path, read_dataset(path))
+    again = read_again(info, skip_bad=False)
+    assert [r.id for r in again.records] == [r.id for r in read_dataset(path).records]
+    path.write_text("".join(lines[:2]), encoding="utf-8")
+    with pytest.raises(TamisError, match="the file changed since it was scored"):
+        read_again(info, skip_bad=False)
+    path.unlink()
+    with pytest.raises(TamisError, match="the scored input file is gone"):
+        read_again(info, skip_bad=False)

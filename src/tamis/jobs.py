@@ -23,7 +23,7 @@ from tamis.files import file_sha256, write_json
 from tamis.models import DEFAULT_MODEL
 from tamis.outputs import read_scores, rejected_item, write_scores, write_selection
 from tamis.ray_engine import ENGINES, RayOptions
-from tamis.readers import Dataset, read_dataset
+from tamis.readers import Dataset, read_again, read_dataset
 from tamis.score import DEFAULT_MAX_TOKENS
 from tamis.scorers import DEFAULT_SCORERS, JUDGE_SCORERS, TextScorer, get_scorers
 from tamis.scorers.cluster import cluster_scorer
@@ -323,26 +323,7 @@ def _load_manifest(out_dir: Path) -> dict:
 
 
 def _reread_input(manifest: dict) -> Dataset:
-    from tamis.remote import fetch, is_url, shown
-
-    info = manifest["input"]
-    if is_url(info["path"]):
-        url = shown(info["path"])
-        with fetch(info["path"]) as copy:
-            # The hash first: a changed object could fail to parse, hiding the real cause.
-            if copy.sha256 != info["sha256"]:
-                raise TamisError(
-                    f"{url}: the object changed since it was scored; run tamis score again"
-                )
-            cfg = manifest["score"]["config"]
-            return read_dataset(copy.path, info["format"], cfg["skip_bad"], name=url)
-    path = Path(info["path"])
-    if not path.is_file():
-        raise TamisError(f"{path}: the scored input file is gone; restore it or score again")
-    if file_sha256(path) != info["sha256"]:
-        raise TamisError(f"{path}: the file changed since it was scored; run tamis score again")
-    cfg = manifest["score"]["config"]
-    return read_dataset(path, info["format"], cfg["skip_bad"])
+    return read_again(manifest["input"], manifest["score"]["config"]["skip_bad"])
 
 
 def _raw_by_index(data: Dataset) -> dict[int, tuple[str, Any]]:

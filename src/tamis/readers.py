@@ -91,6 +91,30 @@ def read_dataset(
     return _read_file(path, str(path) if name is None else name, fmt, skip_bad)
 
 
+def read_again(info: dict[str, Any], skip_bad: bool) -> Dataset:
+    """The input a manifest's ``input`` section names (``path``, ``sha256``, ``format``), read
+    again once its bytes are checked unchanged. A file that is gone or changed, or a URL whose
+    object changed, is a :class:`TamisError` naming it; the hash is checked before parsing, so a
+    changed file that no longer parses is reported as changed."""
+    from tamis.files import file_sha256
+
+    expected, where = info.get("sha256"), info.get("path", "")
+    if is_url(where):
+        url = shown(where)
+        with fetch(where) as copy:
+            if expected and copy.sha256 != expected:
+                raise TamisError(
+                    f"{url}: the object changed since it was scored; run tamis score again"
+                )
+            return read_dataset(copy.path, info.get("format"), skip_bad, name=url)
+    path = Path(where)
+    if not path.is_file():
+        raise TamisError(f"{path}: the scored input file is gone; restore it or score again")
+    if expected and file_sha256(path) != expected:
+        raise TamisError(f"{path}: the file changed since it was scored; run tamis score again")
+    return read_dataset(path, info.get("format"), skip_bad)
+
+
 def _check_suffix(name: str, suffix: str) -> None:
     if suffix not in EXTENSIONS:
         raise TamisError(

@@ -136,41 +136,13 @@ def _outcomes(rows: list[dict], rejected: list[dict] | None, path: Path) -> list
 def _texts(manifest: dict) -> tuple[dict[int, tuple[str, str, str | None]], str]:
     """``{input index: (prompt, response, category)}`` from the input file, and a note when it
     is gone or changed (the report then shows scores without text)."""
-    from tamis.files import file_sha256
-    from tamis.readers import read_dataset
-    from tamis.remote import is_url
+    from tamis.readers import read_again
 
-    info = manifest.get("input", {})
-    if is_url(info.get("path")):
-        data, note = _reread_url(info)
-        if data is None:
-            return {}, note
-        return _texts_of(data), ""
-    path = Path(info.get("path", ""))
-    if not path.is_file():
-        return {}, f"the input file {path} is gone, so prompts and responses are not shown"
-    if info.get("sha256") and file_sha256(path) != info["sha256"]:
-        return {}, f"the input file {path} changed since it was scored; its text is not shown"
     try:
-        data = read_dataset(path, info.get("format"), skip_bad=True)
+        data = read_again(manifest.get("input", {}), skip_bad=True)
     except TamisError as e:
-        return {}, f"the input file could not be read again ({e}); its text is not shown"
+        return {}, f"the input could not be read again ({e}); its text is not shown"
     return _texts_of(data), ""
-
-
-def _reread_url(info: dict):
-    """``(Dataset, "")`` of a URL input still unchanged, else ``(None, why not)``."""
-    from tamis.readers import read_dataset
-    from tamis.remote import fetch, shown
-
-    url = shown(info["path"])
-    try:
-        with fetch(info["path"]) as copy:
-            if info.get("sha256") and copy.sha256 != info["sha256"]:
-                return None, f"the input {url} changed since it was scored; its text is not shown"
-            return read_dataset(copy.path, info.get("format"), skip_bad=True, name=url), ""
-    except TamisError as e:
-        return None, f"the input could not be read again ({e}); its text is not shown"
 
 
 def _texts_of(data) -> dict[int, tuple[str, str, str | None]]:
