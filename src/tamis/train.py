@@ -253,6 +253,11 @@ def _step_log(path: Path, progress: bool):
     return StepLog()
 
 
+# What a finished save leaves in a checkpoint folder; a save cut short lacks some of them.
+WEIGHT_FILES = ("model.safetensors", "adapter_model.safetensors")
+CHECKPOINT_FILES = ("trainer_state.json", "optimizer.pt", "scheduler.pt")
+
+
 def _truncate_log(path: Path, last_step: int) -> None:
     """Keep the log lines up to ``last_step`` (a resumed run redoes the steps after it)."""
     if not path.is_file():
@@ -263,12 +268,17 @@ def _truncate_log(path: Path, last_step: int) -> None:
 
 
 def _newest_checkpoint(out_dir: Path) -> Path | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
+    """The newest *complete* checkpoint in ``out_dir``. A process killed while saving leaves a
+    folder without its state or weights: such folders are removed (their step is redone)."""
     if not out_dir.is_dir():
         return None
-    last = get_last_checkpoint(str(out_dir))
-    return Path(last) if last else None
+    folders = [p for p in out_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    for folder in sorted(folders, key=lambda p: int(p.name.split("-")[-1]), reverse=True):
+        weights = any((folder / w).is_file() for w in WEIGHT_FILES)
+        if weights and all((folder / f).is_file() for f in CHECKPOINT_FILES):
+            return folder
+        shutil.rmtree(folder)
+    return None
 
 
 def _checkpoint_step(checkpoint: Path) -> int:
@@ -384,15 +394,11 @@ def _on_cuda(model) -> bool:
 
 def _last_checkpoint(out_dir: Path) -> tuple[Path | None, int]:
     """The newest complete checkpoint and the epoch it ends (0 when there is none)."""
-    from transformers.trainer_utils import get_last_checkpoint
-
-    if not out_dir.is_dir():
-        return None, 0
-    last = get_last_checkpoint(str(out_dir))
+    last = _newest_checkpoint(out_dir)
     if last is None:
         return None, 0
-    state = json.loads((Path(last) / "trainer_state.json").read_text())
-    return Path(last), int(round(state["epoch"]))
+    state = json.loads((last / "trainer_state.json").read_text())
+    return last, int(round(state["epoch"]))
 
 
 def _load_weights(model, checkpoint: Path) -> None:
