@@ -2,6 +2,7 @@
 
 Usage: python benchmarks/scoring.py [--model smollm2-135m] [--records 200] [--repeats 3]
            [--baseline-records 100] [--sizes 1000,4000,16000] [--no-scaling] [--bfloat16]
+           [--scaling-only] [--scaling-scorers ppl,ifd]
 
 On a fixed, seeded sample of Alpaca 52k records (Alpaca template, as the papers score), one run
 measures:
@@ -20,9 +21,10 @@ measures:
   reference).
 - **roofline**: float32 matrix-multiply GFLOP/s measured here (4096 x 4096, median of 5) divided
   by 2 x parameters FLOP per token: the most tokens/s float32 could reach.
-- **scaling**: ``tamis score --scorer ifd`` on 1k, 4k and 16k records, each in its own process:
-  wall time, records/s and peak resident memory (``ru_maxrss``), against a process that only
-  loads the model.
+- **scaling**: ``tamis score --scorer ppl,ifd`` (``--scaling-scorers``) on 1k, 4k and 16k records,
+  each in its own process: wall time, records/s and peak resident memory (``ru_maxrss``), against a
+  process that only loads the model. ``--scaling-only`` runs this step alone and replaces the
+  ``scaling`` entry of the existing results file, keeping its throughput measurements.
 
 Tokens are the tokens the forward passes read: the whole rendered record for ``ppl``, plus the
 response with its short prefix for the unconditional pass of ``ifd``; padding is not counted.
@@ -205,9 +207,10 @@ def bfloat16(args, data, out: dict) -> None:
 
 
 def peak_child(args, size: int | None, tmp: Path) -> dict:
-    """Score ``size`` records with ``tamis score --scorer ifd`` in a child process (or, with
-    ``size`` None, only load the model); returns wall time and peak resident memory."""
+    """Score ``size`` records with ``tamis score`` in a child process (or, with ``size`` None,
+    only load the model); returns wall time and peak resident memory."""
     cmd = [sys.executable, __file__, "--model", args.model, "--batch", str(args.batch)]
+    cmd += ["--scaling-scorers", ",".join(args.scaling_scorers)]
     cmd += ["--child", str(size or 0), "--tmp", str(tmp)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -226,7 +229,11 @@ def child(args) -> None:
 
         data = write_sample(args.child, tmp / f"scale{args.child}.jsonl")
         cfg = ScoreConfig(
-            model=args.model, scorers=("ppl", "ifd"), template=TEMPLATE, batch_size=args.batch
+            model=args.model,
+            scorers=tuple(args.scaling_scorers),
+            template=TEMPLATE,
+            batch_size=args.batch,
+            skip_bad=True,  # Alpaca 52k has records with empty responses
         )
         t0 = time.perf_counter()
         manifest = score_job(data, tmp / f"scale{args.child}", cfg, progress=False)
@@ -253,7 +260,12 @@ def scaling(args, tmp: Path) -> dict:
         r["wall_ratio_to_first"] = r["wall_s"] / first["wall_s"]
         r["size_ratio_to_first"] = r["records"] / first["records"]
         r["peak_ratio_to_first"] = r["peak_rss_mib"] / first["peak_rss_mib"]
-    return {"model_only_peak_rss_mib": base["peak_rss_mib"], "sizes": rows}
+    return {
+        "command": " ".join(sys.argv),
+        "scorers": list(args.scaling_scorers),
+        "model_only_peak_rss_mib": base["peak_rss_mib"],
+        "sizes": rows,
+    }
 
 
 def machine() -> dict:
@@ -300,6 +312,24 @@ def table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def scaling_only(args) -> None:
+    """The scaling step alone, written into the existing results file."""
+    report = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    report.setdefault("machine", machine())
+    with tempfile.TemporaryDirectory() as tmp:
+        report["scaling"] = scaling(args, Path(tmp))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    for r in report["scaling"]["sizes"]:
+        print(
+            f"{r['records']:>6} records: {r['wall_s']:.0f} s ({r['wall_ratio_to_first']:.2f}x "
+            f"for {r['size_ratio_to_first']:.0f}x the records), {r['records_per_s']:.2f} rec/s, "
+            f"peak {r['peak_rss_mib']:.0f} MiB ({r['peak_ratio_to_first']:.3f}x)"
+        )
+    print(f"model only: peak {report['scaling']['model_only_peak_rss_mib']:.0f} MiB")
+    print(f"wrote {RESULTS}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m")
@@ -312,6 +342,14 @@ def main() -> None:
     )
     parser.add_argument("--no-scaling", action="store_true")
     parser.add_argument(
+        "--scaling-only",
+        action="store_true",
+        help="only the scaling step; replaces 'scaling' in the existing results file",
+    )
+    parser.add_argument(
+        "--scaling-scorers", default="ppl,ifd", type=lambda s: s.split(","), help="scaling step"
+    )
+    parser.add_argument(
         "--bfloat16", action="store_true", help="also tamis in bfloat16, against float32"
     )
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
@@ -319,6 +357,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.child is not None:
         child(args)
+        return
+    if args.scaling_only:
+        scaling_only(args)
         return
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
