@@ -45,6 +45,7 @@ def test_collator_pads_ids_labels_and_mask():
         ),
         ("epochs", 0, "epochs must be at least 1"),
         ("learning_rate", 0.0, "learning rate must be positive"),
+        ("precision", "float16", "unknown training precision .float16.; choose one of: float32"),
     ],
 )
 def test_bad_configuration_is_explained(field, value, message):
@@ -107,6 +108,42 @@ def test_the_loss_is_on_response_tokens_only(lm, small_data):
     nlls = dict(token_nlls(lm, encoded, batch_size=4))
     response_mean = float(np.concatenate([nlls[i] for i in range(4)]).mean())
     assert loss == pytest.approx(response_mean, rel=1e-4)
+
+
+@pytest.mark.parametrize("method", ["full", "lora", "prompt-tuning"])
+def test_the_trainers_loss_and_gradients_equal_the_models_own(lm, small_data, tmp_path, method):
+    # The Trainer's loss applies the output head at response positions only; it must be the
+    # model's own loss (head everywhere, labels shifted) and give the same gradients.
+    from tamis.train import _trainer
+
+    data = read_dataset(small_data)
+    encoded = [encode(r, lm.tokenizer, "alpaca", 256) for r in data.records[:4]]
+    batch = Collator(lm.tokenizer.pad_token_id)(
+        [{"input_ids": list(e.input_ids), "labels": e.labels} for e in encoded]
+    )
+    cfg = TrainConfig(method=method, batch_size=4)
+    model = prepare_model(copy.deepcopy(lm.model), cfg)
+    model.train()
+    trainer = _trainer(model, lm.tokenizer, encoded, cfg, tmp_path, False)
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+
+    def loss_and_grads(fn):
+        model.zero_grad(set_to_none=True)
+        loss = fn()
+        loss.backward()
+        return loss.item(), [p.grad.clone() for _, p in trainable]
+
+    own, own_grads = loss_and_grads(lambda: model(**batch).loss)
+    ours, our_grads = loss_and_grads(lambda: trainer.compute_loss(model, dict(batch)))
+    assert ours == pytest.approx(own, rel=1e-5)
+    for (name, _), a, b in zip(trainable, own_grads, our_grads, strict=True):
+        assert torch.allclose(a, b, rtol=1e-3, atol=1e-6 * float(a.abs().max())), name
+    # Mixed precision: the same loss within bfloat16 rounding, gradients in float32.
+    mixed = _trainer(model, lm.tokenizer, encoded, TrainConfig(method=method, precision="bfloat16"),
+                     tmp_path, False)  # fmt: skip
+    bf16, bf16_grads = loss_and_grads(lambda: mixed.compute_loss(model, dict(batch)))
+    assert bf16 != own and bf16 == pytest.approx(own, rel=0.02)
+    assert all(g.dtype == torch.float32 for g in bf16_grads)
 
 
 def test_train_lora_lowers_the_loss_and_saves_a_model_tamis_and_transformers_load(

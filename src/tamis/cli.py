@@ -21,7 +21,7 @@ from tamis.remote import data_arg
 from tamis.render import TEMPLATES
 from tamis.scorers import DEFAULT_SCORERS, DIRECTIONS, SCORERS
 from tamis.select import Selection, check_columns, parse_filter, parse_keep
-from tamis.train import LP_METHODS, TrainConfig
+from tamis.train import LP_METHODS, TRAIN_PRECISIONS, TrainConfig
 
 EPILOG = """examples:
   tamis run data.jsonl -o out/ --keep 0.5               keep the 50% with the lowest ppl
@@ -216,6 +216,13 @@ def _score_args(p: argparse.ArgumentParser) -> None:
     lp.add_argument("--lp-method", choices=LP_METHODS, default="full", help="full or lora (peft)")
     lp.add_argument("--lp-lr", type=float, default=2e-5, help="learning rate")
     lp.add_argument("--lp-batch-size", type=int, default=8, help="training batch size")
+    lp.add_argument(
+        "--lp-precision",
+        choices=TRAIN_PRECISIONS,
+        default="float32",
+        help="training precision; bfloat16 is mixed precision (float32 weights), about 1.7x "
+        "faster with avx512_bf16 or AMX. P0..Pn are always scored in float32",
+    )
     lp.add_argument("--seed", type=int, default=0, help="training seed (data order, init)")
 
 
@@ -323,6 +330,7 @@ def _score_config(args: argparse.Namespace):
             learning_rate=args.lp_lr,
             batch_size=args.lp_batch_size,
             seed=args.seed,
+            precision=args.lp_precision,
         ),
         ensemble=tuple(args.model or ()),
         combine=args.combine,

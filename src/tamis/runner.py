@@ -78,6 +78,18 @@ def _batch_nll(lm, items: list[Encoded], pad_id: int) -> list[np.ndarray]:
     return [a.cpu().numpy() for a in torch.split(out, counts)]
 
 
+def response_loss(model, ids, labels, mask) -> tuple[torch.Tensor, int]:
+    """The summed cross-entropy (nats) of the tokens ``labels`` marks (``IGNORE`` elsewhere) and
+    their count, with gradients: the training loss, with the output head applied only at the
+    positions whose next token is labelled, as in scoring. The model's own forward applies it at
+    every position, which for Gemma 3's 262k-wide head is most of the compute."""
+    hidden = _hidden_states(model, ids, mask)
+    target = labels[:, 1:]
+    keep = target != IGNORE
+    logits = _head(model, hidden[:, :-1][keep]).float()
+    return F.cross_entropy(logits, target[keep], reduction="sum"), int(keep.sum())
+
+
 def _hidden_states(model, ids, mask):
     """Last hidden states at every position of ``ids``. A prompt-tuned model (PEFT) reads its
     soft prompt first, as its own forward does; the soft prompt's positions are dropped."""

@@ -26,9 +26,12 @@ METHODS = ("full", "lora", "prompt-tuning")
 # Learning percentage scores the trained model with the runner, which reads the decoder directly:
 # a soft prompt (prompt tuning) lives outside it, so LP takes full or LoRA only.
 LP_METHODS = ("full", "lora")
+# Mixed precision: float32 weights and optimizer states, the forward pass (and so the backward's
+# matrix multiplies) autocast to bfloat16. About 1.7x faster on a CPU with avx512_bf16 or AMX.
+TRAIN_PRECISIONS = ("float32", "bfloat16")
 # Fields added after runs were already keyed by digest(): left out of the digest while they hold
 # their default, so earlier checkpoints and cache entries stay valid.
-_LATER_FIELDS = {"num_virtual_tokens": 20, "save_steps": 0}
+_LATER_FIELDS = {"num_virtual_tokens": 20, "save_steps": 0, "precision": "float32"}
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class TrainConfig:
     group_by_length: bool = True
     num_virtual_tokens: int = 20  # prompt tuning: length of the trained soft prompt
     save_steps: int = 0  # tamis train: also checkpoint every N optimizer steps (0: per epoch only)
+    precision: str = "float32"  # bfloat16: mixed precision (see TRAIN_PRECISIONS)
 
     def check(self) -> None:
         if self.method not in METHODS:
@@ -65,6 +69,11 @@ class TrainConfig:
                 )
         if not self.learning_rate > 0:
             raise TamisError(f"learning rate must be positive, got {self.learning_rate}")
+        if self.precision not in TRAIN_PRECISIONS:
+            raise TamisError(
+                f"unknown training precision '{self.precision}'; choose one of: "
+                f"{', '.join(TRAIN_PRECISIONS)}"
+            )
         if self.save_steps < 0:
             raise TamisError(f"save-steps must be 0 (per epoch) or more, got {self.save_steps}")
 
@@ -307,10 +316,32 @@ def _trainer(
     class CountingTrainer(Trainer):
         # Counts the real (unpadded) tokens of every batch trained on, for tokens per second.
         tokens = 0
+        # compute_loss divides by the label tokens of the whole accumulated batch, as the
+        # Trainer's own loss does when it is given num_items_in_batch.
+        loss_is_scaled_for_ga = True
 
         def training_step(self, model, inputs, *args, **kwargs):
             self.tokens += int(inputs["attention_mask"].sum())
             return super().training_step(model, inputs, *args, **kwargs)
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            # The model's own loss with the output head applied at response positions only
+            # (equal to it within float rounding); the Trainer's for anything else it asks.
+            if return_outputs:
+                return super().compute_loss(model, inputs, True, num_items_in_batch)
+            import torch
+
+            from tamis.runner import response_loss
+
+            device = inputs["input_ids"].device.type
+            with torch.autocast(device, torch.bfloat16, enabled=cfg.precision == "bfloat16"):
+                total, count = response_loss(
+                    model, inputs["input_ids"], inputs["labels"], inputs["attention_mask"]
+                )
+            if num_items_in_batch is None:  # the Trainer's mean, then divided by its steps
+                accum = getattr(self, "current_gradient_accumulation_steps", cfg.grad_accum)
+                num_items_in_batch = count * accum
+            return total / max(int(num_items_in_batch), 1)
 
         def take_tokens(self) -> int:
             n, self.tokens = self.tokens, 0

@@ -35,7 +35,7 @@ from tamis.files import write_json, write_jsonl
 from tamis.records import FORMATS
 from tamis.remote import data_arg
 from tamis.render import TEMPLATES, resolve_template
-from tamis.train import METHODS, TrainConfig
+from tamis.train import METHODS, TRAIN_PRECISIONS, TrainConfig
 
 TARGET_MODEL = "gemma3-270m"
 # Learning rates usual for each method at this scale (full: Alpaca's 2e-5; LoRA: 2e-4, Hu et al.
@@ -182,6 +182,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--max-tokens", type=int, default=1024, help="context limit; longer responses skipped"
     )
     p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument(
+        "--precision",
+        choices=TRAIN_PRECISIONS,
+        default="float32",
+        help="bfloat16: mixed precision, the forward pass in bfloat16 with float32 weights and "
+        "optimizer states; about 1.7x faster on a CPU with avx512_bf16 or AMX, and the usual "
+        "choice on a GPU",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=_cmd_train)
     return p
@@ -202,6 +210,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         lora_alpha=args.lora_alpha,
         num_virtual_tokens=args.virtual_tokens,
         save_steps=args.save_steps,
+        precision=args.precision,
     )
     job = TrainJob(
         model=args.model,
