@@ -220,7 +220,7 @@ def _score_args(p: argparse.ArgumentParser) -> None:
         "--lp-precision",
         choices=TRAIN_PRECISIONS,
         default="float32",
-        help="training precision; bfloat16 is mixed precision (float32 weights), about 1.7x "
+        help="training precision; bfloat16 is mixed precision (float32 weights), about 1.4-2.1x "
         "faster with avx512_bf16 or AMX. P0..Pn are always scored in float32",
     )
     lp.add_argument("--seed", type=int, default=0, help="training seed (data order, init)")

@@ -300,7 +300,10 @@ def _check_options(cfg: ScoreConfig) -> None:
             what = f"--scorer {unsupported[0]}" if unsupported else "an ensemble of models"
             raise TamisError(f"{what} is not available with --engine ray yet; use --engine local")
     if LP in cfg.scorers and cfg.precision == "bfloat16":
-        raise TamisError("--scorer lp fine-tunes the model in float32; use --precision float32")
+        raise TamisError(
+            "--scorer lp keeps float32 weights and scores P0..Pn in float32; use --precision "
+            "float32 (--lp-precision bfloat16 trains in mixed precision)"
+        )
 
 
 def _load_manifest(out_dir: Path) -> dict:

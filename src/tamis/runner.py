@@ -62,12 +62,7 @@ def _batch_nll(lm, items: list[Encoded], pad_id: int) -> list[np.ndarray]:
         labels[row, e.n_prompt : n] = ids[row, e.n_prompt : n]
         mask[row, :n] = 1
     ids, labels, mask = ids.to(lm.device), labels.to(lm.device), mask.to(lm.device)
-    hidden = _hidden_states(lm.model, ids, mask)
-    # Position t predicts token t+1: keep the positions whose next token is a response token.
-    target = labels[:, 1:]
-    keep = target != IGNORE
-    rows = hidden[:, :-1][keep]
-    targets = target[keep]
+    rows, targets, keep = _response_rows(lm.model, ids, labels, mask)
     out = torch.empty(targets.shape[0], dtype=torch.float32, device=rows.device)
     for start in range(0, rows.shape[0], HEAD_CHUNK):
         logits = _head(lm.model, rows[start : start + HEAD_CHUNK]).float()
@@ -83,11 +78,18 @@ def response_loss(model, ids, labels, mask) -> tuple[torch.Tensor, int]:
     their count, with gradients: the training loss, with the output head applied only at the
     positions whose next token is labelled, as in scoring. The model's own forward applies it at
     every position, which for Gemma 3's 262k-wide head is most of the compute."""
+    rows, targets, _ = _response_rows(model, ids, labels, mask)
+    logits = _head(model, rows).float()
+    return F.cross_entropy(logits, targets, reduction="sum"), int(targets.shape[0])
+
+
+def _response_rows(model, ids, labels, mask):
+    """The last hidden states at the positions whose next token is labelled, those tokens, and
+    the mask of the positions kept (position t predicts token t+1)."""
     hidden = _hidden_states(model, ids, mask)
     target = labels[:, 1:]
     keep = target != IGNORE
-    logits = _head(model, hidden[:, :-1][keep]).float()
-    return F.cross_entropy(logits, target[keep], reduction="sum"), int(keep.sum())
+    return hidden[:, :-1][keep], target[keep], keep
 
 
 def _hidden_states(model, ids, mask):

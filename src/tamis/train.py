@@ -27,7 +27,8 @@ METHODS = ("full", "lora", "prompt-tuning")
 # a soft prompt (prompt tuning) lives outside it, so LP takes full or LoRA only.
 LP_METHODS = ("full", "lora")
 # Mixed precision: float32 weights and optimizer states, the forward pass (and so the backward's
-# matrix multiplies) autocast to bfloat16. About 1.7x faster on a CPU with avx512_bf16 or AMX.
+# matrix multiplies) autocast to bfloat16: 1.4-2.1x faster training steps on a CPU with avx512_bf16
+# (benchmarks/train_throughput.py).
 TRAIN_PRECISIONS = ("float32", "bfloat16")
 # Fields added after runs were already keyed by digest(): left out of the digest while they hold
 # their default, so earlier checkpoints and cache entries stay valid.

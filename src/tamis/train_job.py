@@ -187,7 +187,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         choices=TRAIN_PRECISIONS,
         default="float32",
         help="bfloat16: mixed precision, the forward pass in bfloat16 with float32 weights and "
-        "optimizer states; about 1.7x faster on a CPU with avx512_bf16 or AMX, and the usual "
+        "optimizer states; 1.4-2.1x faster on a CPU with avx512_bf16 or AMX, and the usual "
         "choice on a GPU",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
