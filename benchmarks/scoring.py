@@ -24,7 +24,8 @@ measures:
 - **scaling**: ``tamis score --scorer ppl,ifd`` (``--scaling-scorers``) on 1k, 4k and 16k records,
   each in its own process: wall time, records/s and peak resident memory (``ru_maxrss``), against a
   process that only loads the model. ``--scaling-only`` runs this step alone and replaces the
-  ``scaling`` entry of the existing results file, keeping its throughput measurements.
+  ``scaling`` entry of the existing results file, keeping its throughput measurements; a run
+  with ``--no-scaling`` likewise keeps the file's ``scaling`` entry.
 
 Tokens are the tokens the forward passes read: the whole rendered record for ``ppl``, plus the
 response with its short prefix for the unconditional pass of ``ifd``; padding is not counted.
@@ -262,6 +263,7 @@ def scaling(args, tmp: Path) -> dict:
         r["peak_ratio_to_first"] = r["peak_rss_mib"] / first["peak_rss_mib"]
     return {
         "command": " ".join(sys.argv),
+        "machine": machine(),
         "scorers": list(args.scaling_scorers),
         "model_only_peak_rss_mib": base["peak_rss_mib"],
         "sizes": rows,
@@ -312,14 +314,19 @@ def table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def write_results(report: dict) -> None:
+    """Write the results file. An entry this run did not measure (``scaling`` after
+    ``--no-scaling``, the throughput after ``--scaling-only``) is kept from the file."""
+    old = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({**old, **report}, indent=2) + "\n")
+
+
 def scaling_only(args) -> None:
     """The scaling step alone, written into the existing results file."""
-    report = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
-    report.setdefault("machine", machine())
     with tempfile.TemporaryDirectory() as tmp:
-        report["scaling"] = scaling(args, Path(tmp))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+        report = {"scaling": scaling(args, Path(tmp))}
+    write_results(report)
     for r in report["scaling"]["sizes"]:
         print(
             f"{r['records']:>6} records: {r['wall_s']:.0f} s ({r['wall_ratio_to_first']:.2f}x "
@@ -375,8 +382,7 @@ def main() -> None:
         if not args.no_scaling:
             report["scaling"] = scaling(args, Path(tmp))
     report["wall_s"] = time.perf_counter() - started
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    write_results(report)
     print(table(report))
     print(f"roofline: {gflops:.0f} GFLOP/s / {2 * params / 1e6:.0f} MFLOP per token")
     print(f"wrote {RESULTS}")
