@@ -166,6 +166,32 @@ def confidence_scores(
     return rows, samples
 
 
+def fill_confidence(
+    lm,
+    records: dict[int, Record],
+    encoded: dict[int, Encoded],
+    rows: dict[int, dict],
+    cache,
+    cfg: ClearConfig,
+    embedder,
+    batch_size: int = 8,
+    progress: bool = True,
+) -> dict[int, list[str]]:
+    """Add the :data:`CONFIDENCE_COLUMNS` to every row of ``rows`` (``{index: row}``): the values
+    for the records in ``encoded``, ``None`` for the others (records that were not scored keep
+    their status). Returns ``{index: sampled responses}`` of the scored records."""
+    order = sorted(encoded)
+    conf, samples = confidence_scores(
+        lm, [records[i] for i in order], [encoded[i] for i in order], cache, cfg, embedder,
+        batch_size, progress,
+    )  # fmt: skip
+    for row in rows.values():
+        row.update(dict.fromkeys(CONFIDENCE_COLUMNS))
+    for i, values in zip(order, conf, strict=True):
+        rows[i].update(values)
+    return dict(zip(order, samples, strict=True))
+
+
 def auto_correct(
     lm,
     records: Sequence[Record],

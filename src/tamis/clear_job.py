@@ -33,7 +33,7 @@ from tamis.clear import (
     ClearConfig,
     Correction,
     auto_correct,
-    confidence_scores,
+    fill_confidence,
 )
 from tamis.errors import TamisError
 from tamis.files import write_json, write_jsonl
@@ -159,16 +159,11 @@ class _LocalSteps:
 
     def confidence(self) -> tuple[dict[int, dict], dict[int, list[str]]]:
         """Every row with the confidence columns, and the sampled responses of the scored."""
-        order = sorted(self.encoded)
-        conf, samples = confidence_scores(
-            self.lm, [self.recs[i] for i in order], [self.encoded[i] for i in order], self.cache,
-            self.job.clear, self.embedder, self.job.batch_size, self.progress,
+        samples = fill_confidence(
+            self.lm, self.recs, self.encoded, self.by_index, self.cache, self.job.clear,
+            self.embedder, self.job.batch_size, self.progress,
         )  # fmt: skip
-        for row in self.by_index.values():
-            row.update(dict.fromkeys(CONFIDENCE_COLUMNS))
-        for i, values in zip(order, conf, strict=True):
-            self.by_index[i].update(values)
-        return self.by_index, dict(zip(order, samples, strict=True))
+        return self.by_index, samples
 
     def correct(self, low: list[int], confidences: dict, samples: dict) -> list[Correction]:
         return auto_correct(

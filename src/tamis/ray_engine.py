@@ -13,7 +13,7 @@ end the shards are joined in input order into the one ``scores.parquet`` the loc
 ``tamis clear`` runs two sharded steps (``task``): ``confidence`` over every record (shards under
 ``shards/confidence/``, each row with its sampled responses), then, after the driver has
 selected, ``correct`` over the records the filter dropped (``shards/correct/``). Each actor runs
-the local engine's functions (:func:`tamis.clear.confidence_scores`,
+the local engine's functions (:func:`tamis.clear.fill_confidence`,
 :func:`tamis.clear.auto_correct`), whose generations are seeded per prompt and sample, so the
 outcome does not depend on how records are sharded or batched.
 
@@ -198,12 +198,7 @@ class ShardScorer:
         return result.rows, result.template, result.stats
 
     def clear(self, data: Dataset, items: list, cache) -> tuple[list[dict], str, dict]:
-        from tamis.clear import (
-            CONFIDENCE_COLUMNS,
-            ClearConfig,
-            auto_correct,
-            confidence_scores,
-        )
+        from tamis.clear import ClearConfig, auto_correct, fill_confidence
         from tamis.render import resolve_template
         from tamis.score import encode_dataset
 
@@ -213,15 +208,11 @@ class ShardScorer:
         recs = {r.index: r for r in data.records}
         order = sorted(encoded)
         if spec.task == "confidence":
-            conf, samples = confidence_scores(
-                self.lm, [recs[i] for i in order], [encoded[i] for i in order], cache, cfg,
-                self.embedder, spec.batch_size, progress=False,
+            samples = fill_confidence(
+                self.lm, recs, encoded, by_index, cache, cfg, self.embedder, spec.batch_size,
+                progress=False,
             )  # fmt: skip
-            for row in by_index.values():
-                row.update(dict.fromkeys(CONFIDENCE_COLUMNS), samples=None)
-            for i, values, texts in zip(order, conf, samples, strict=True):
-                by_index[i].update(values, samples=texts)
-            rows = [by_index[i] for i in sorted(by_index)]
+            rows = [{**by_index[i], "samples": samples.get(i)} for i in sorted(by_index)]
             return rows, template, {"records": len(order)}
         extra = {item[0]: item[3:] for item in items}  # [confidence, samples]
         if len(order) != len(items):
