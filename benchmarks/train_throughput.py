@@ -33,8 +33,9 @@ RESULTS = Path(__file__).parent / "results" / "train_throughput.json"
 LR = {"full": 2e-5, "lora": 2e-4, "prompt-tuning": 3e-2}
 
 
-def sample_encoded(lm, records: int) -> list:
-    """The seeded sample of Alpaca records, encoded with the Alpaca template."""
+def sample_encoded(lm, records: int, max_tokens: int = 512) -> list:
+    """The seeded sample of Alpaca records (the set benchmarks/alpaca_sample.py writes), encoded
+    with the Alpaca template."""
     import random
 
     from tamis.readers import read_dataset
@@ -47,7 +48,7 @@ def sample_encoded(lm, records: int) -> list:
         data_path = Path(tmp) / "data.jsonl"
         data_path.write_text("".join(json.dumps(r) + "\n" for r in sample), encoding="utf-8")
         data = read_dataset(data_path, skip_bad=True)
-    return [encode(r, lm.tokenizer, "alpaca", 512) for r in data.records]
+    return [encode(r, lm.tokenizer, "alpaca", max_tokens) for r in data.records]
 
 
 def one(model_name: str, method: str, precision: str, records: int, batch: int) -> dict:

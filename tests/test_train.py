@@ -111,9 +111,13 @@ def test_the_loss_is_on_response_tokens_only(lm, small_data):
 
 
 @pytest.mark.parametrize("method", ["full", "lora", "prompt-tuning"])
-def test_the_trainers_loss_and_gradients_equal_the_models_own(lm, small_data, tmp_path, method):
+def test_the_trainers_loss_and_gradients_equal_the_models_own(
+    lm, small_data, tmp_path, method, monkeypatch
+):
     # The Trainer's loss applies the output head at response positions only; it must be the
-    # model's own loss (head everywhere, labels shifted) and give the same gradients.
+    # model's own loss (head everywhere, labels shifted) and give the same gradients, also when
+    # the head runs in recomputed chunks (here 64 rows each, as a long batch would).
+    from tamis import runner
     from tamis.train import _trainer
 
     data = read_dataset(small_data)
@@ -135,9 +139,15 @@ def test_the_trainers_loss_and_gradients_equal_the_models_own(lm, small_data, tm
 
     own, own_grads = loss_and_grads(lambda: model(**batch).loss)
     ours, our_grads = loss_and_grads(lambda: trainer.compute_loss(model, dict(batch)))
-    assert ours == pytest.approx(own, rel=1e-5)
-    for (name, _), a, b in zip(trainable, own_grads, our_grads, strict=True):
-        assert torch.allclose(a, b, rtol=1e-3, atol=1e-6 * float(a.abs().max())), name
+    vocab = model.get_output_embeddings().weight.shape[0]
+    monkeypatch.setattr(runner, "LOSS_CHUNK_ELEMENTS", 64 * vocab)
+    assert runner.loss_chunk_rows(model) == 64 < int((batch["labels"] != -100).sum())
+    chunked, chunked_grads = loss_and_grads(lambda: trainer.compute_loss(model, dict(batch)))
+    monkeypatch.undo()
+    for loss, grads in ((ours, our_grads), (chunked, chunked_grads)):
+        assert loss == pytest.approx(own, rel=1e-5)
+        for (name, _), a, b in zip(trainable, own_grads, grads, strict=True):
+            assert torch.allclose(a, b, rtol=1e-3, atol=1e-6 * float(a.abs().max())), name
     # Mixed precision: the same loss within bfloat16 rounding, gradients in float32.
     mixed = _trainer(model, lm.tokenizer, encoded, TrainConfig(method=method, precision="bfloat16"),
                      tmp_path, False)  # fmt: skip

@@ -20,6 +20,10 @@ from tamis.render import IGNORE, Encoded
 # Rows of hidden states sent through the output head at once; bounds the logits tensor
 # (8192 x 262k vocabulary x 4 bytes = 8.6 GB would be too much for Gemma, so it is chunked).
 HEAD_CHUNK = 1024
+# Logits (rows x vocabulary) of one chunk of the training loss: about 3.8 GB at 14 bytes each
+# (bfloat16 and float32 logits, the saved softmax, its gradient). Smaller chunks cost a second
+# pass through the head for more batches; see response_loss.
+LOSS_CHUNK_ELEMENTS = 2**28
 
 
 def length_batches(encoded: Sequence[Encoded], batch_size: int) -> list[list[int]]:
@@ -77,10 +81,36 @@ def response_loss(model, ids, labels, mask) -> tuple[torch.Tensor, int]:
     """The summed cross-entropy (nats) of the tokens ``labels`` marks (``IGNORE`` elsewhere) and
     their count, with gradients: the training loss, with the output head applied only at the
     positions whose next token is labelled, as in scoring. The model's own forward applies it at
-    every position, which for Gemma 3's 262k-wide head is most of the compute."""
+    every position, which for Gemma 3's 262k-wide head is most of the compute.
+
+    A batch with more response tokens than :func:`loss_chunk_rows` goes through the head in
+    chunks whose logits are recomputed in the backward pass instead of kept (activation
+    checkpointing): the logits and their softmax, about 14 bytes per row and vocabulary entry,
+    would otherwise be the largest allocation of a training step, and for Gemma's 262k-wide head
+    made a long batch run out of 24 GB (``benchmarks/train_memory.py``)."""
     rows, targets, _ = _response_rows(model, ids, labels, mask)
-    logits = _head(model, rows).float()
-    return F.cross_entropy(logits, targets, reduction="sum"), int(targets.shape[0])
+    chunk = loss_chunk_rows(model)
+    if rows.shape[0] <= chunk:
+        return _head_loss(model, rows, targets), int(targets.shape[0])
+    from torch.utils.checkpoint import checkpoint
+
+    total = sum(
+        checkpoint(
+            _head_loss, model, rows[s : s + chunk], targets[s : s + chunk], use_reentrant=False
+        )
+        for s in range(0, rows.shape[0], chunk)
+    )
+    return total, int(targets.shape[0])
+
+
+def loss_chunk_rows(model) -> int:
+    """Response rows sent through the output head at once by :func:`response_loss`:
+    :data:`LOSS_CHUNK_ELEMENTS` logits (1,024 rows for Gemma 3, 5,461 for SmolLM2)."""
+    return max(1, LOSS_CHUNK_ELEMENTS // model.get_output_embeddings().weight.shape[0])
+
+
+def _head_loss(model, rows, targets):
+    return F.cross_entropy(_head(model, rows).float(), targets, reduction="sum")
 
 
 def _response_rows(model, ids, labels, mask):
