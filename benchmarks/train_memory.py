@@ -9,7 +9,7 @@ that. This measures what that buys and costs, on full fine-tuning's loss (forwar
 optimizer step) of two batches of the seeded Alpaca sample the results use (seed 52002, Alpaca
 template): the ``--batch`` longest records (the first batch a length-grouped epoch trains on) and
 a batch of median length. Each chunk setting and precision runs in its own process; peak resident
-memory is read from the OS (``ru_maxrss``) and reported above the memory after loading the model.
+memory is read from the OS (``ru_maxrss``), with its growth over the peak before each batch.
 Time: median of ``--repeats`` passes after one warm-up pass.
 
 Writes benchmarks/results/train_memory_MODEL.json.
@@ -75,7 +75,7 @@ def one(model_name: str, chunk: int, precision: str, records: int, batch: int, r
             "median_s": statistics.median(times[1:]),
             "loss": float(total / count),
             "peak_rss_gib": peak,
-            "peak_above_loaded_gib": peak - before,
+            "peak_growth_gib": peak - before,
         }
     return out
 
@@ -111,7 +111,7 @@ def main() -> None:
                     f"{precision:<9} chunk {chunk:<10} ({r['chunk_rows']:>7} rows) {name:<8} "
                     f"{m['response_rows']:>5} rows {m['tokens']:>5} tokens: "
                     f"{m['median_s']:6.2f} s, "
-                    f"peak {m['peak_rss_gib']:.2f} GiB ({m['peak_above_loaded_gib']:+.2f}), "
+                    f"peak {m['peak_rss_gib']:.2f} GiB ({m['peak_growth_gib']:+.2f}), "
                     f"loss {m['loss']:.5f}",
                     flush=True,
                 )
