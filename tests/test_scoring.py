@@ -10,7 +10,7 @@ from conftest import DEMO
 from tamis.cache import ScoreCache
 from tamis.readers import read_dataset
 from tamis.render import IGNORE, TooLong, encode, encode_unconditional
-from tamis.runner import token_nlls
+from tamis.runner import prefix_groups, token_nlls
 from tamis.score import score_dataset
 from tamis.scorers import get_scorers
 
@@ -81,10 +81,18 @@ def test_scores_do_not_depend_on_batch_size_or_order(lm, demo12, tmp_path):
             assert by_id[a["id"]][c] == pytest.approx(a[c], rel=1e-4), (a["id"], c)
 
 
-def test_head_only_runner_matches_full_logits(lm, demo12):
-    """The output head applied at response positions only gives the plain computation's NLLs."""
-    encoded = [encode(r, lm.tokenizer, "chat", 2048) for r in demo12.records[:3]]
-    got = dict(token_nlls(lm, encoded, batch_size=3))
+@pytest.mark.parametrize("template", ["chat", "alpaca"])
+def test_head_only_runner_matches_full_logits(lm, demo12, template):
+    """The output head applied at response positions only, after the template's opening run
+    once for all records that share it, gives the plain computation's NLLs."""
+    encoded = [encode(r, lm.tokenizer, template, 2048) for r in demo12.records[:6]]
+    groups = prefix_groups(lm.model, encoded)
+    assert max(p for p, _ in groups) >= 20  # the template's opening is shared, and tested here
+    counts = []
+    got = dict(token_nlls(lm, encoded, 2, lambda n, tokens, run: counts.append((tokens, run))))
+    tokens = sum(len(e.input_ids) for e in encoded)
+    saved = sum((len(m) - 1) * p for p, m in groups)
+    assert sum(t for t, _ in counts) == tokens and sum(r for _, r in counts) == tokens - saved
     for i, e in enumerate(encoded):
         ids = torch.tensor([e.input_ids])
         with torch.inference_mode():

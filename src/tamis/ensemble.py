@@ -25,7 +25,7 @@ import re
 import numpy as np
 
 from tamis.errors import TamisError
-from tamis.score import ScoreResult
+from tamis.score import SUMMED_STATS, ScoreResult
 
 METHODS = ("rank-mean", "zscore-mean", "min", "max")
 
@@ -120,10 +120,7 @@ def merge_results(
 
 
 def _stats(named: list[tuple[str, ScoreResult]]) -> dict:
-    totals = {
-        k: sum(r.stats.get(k, 0) for _, r in named)
-        for k in ("sequences", "from_cache", "computed", "tokens", "forward_s", "wall_s")
-    }
+    totals = {k: sum(r.stats.get(k, 0) for _, r in named) for k in (*SUMMED_STATS, "wall_s")}
     totals["tokens_per_s"] = totals["tokens"] / totals["forward_s"] if totals["forward_s"] else None
     totals["models"] = {name: {**r.stats, "template": r.template} for name, r in named}
     return totals

@@ -34,13 +34,14 @@ from typing import Any
 from tamis.errors import TamisError
 from tamis.files import write_json
 from tamis.readers import Dataset
+from tamis.score import SUMMED_STATS as SCORE_STATS
 from tamis.score import ScoreResult, _bad_rows
 
 ENGINES = ("local", "ray")
 SHARD_DIR = "shards"
 # The actors' counts the driver adds up, per task.
 SUMMED_STATS = {
-    "score": ("sequences", "from_cache", "computed", "tokens", "forward_s"),
+    "score": SCORE_STATS,
     "confidence": ("records",),
     "correct": ("records",),
 }

@@ -5,16 +5,23 @@ batch, so padding is small and a score does not depend on batch size or input or
 float rounding, ~1e-6). The output head is applied only at positions whose next token is a
 response token: for SmolLM2-135M the 49k-wide head is a third of the compute, and most positions
 are prompt.
+
+Records that open with the same tokens (a template's preamble, a system prompt) share them: the
+prefix's keys and values are computed once per group (:mod:`tamis.prefixes`) and each batch of
+the group runs only the rest of its tokens. The NLLs are those of the whole sequences, to float
+rounding.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from tamis.prefixes import shared_prefixes
 from tamis.render import IGNORE, Encoded
 
 # Rows of hidden states sent through the output head at once; bounds the logits tensor
@@ -40,33 +47,65 @@ def token_nlls(
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(i, nll)`` for every ``encoded[i]``: float32 NLLs (nats) of its response tokens.
 
-    ``lm`` is a :class:`~tamis.models.LoadedModel`. ``on_batch(records, tokens)`` is called after
-    each batch (for progress bars). Results come batch by batch, in length order.
+    ``lm`` is a :class:`~tamis.models.LoadedModel`. ``on_batch(records, tokens, run)`` is called
+    after each batch (for progress bars and speed): ``tokens`` counts the records' tokens, a
+    shared prefix in every record that has it; ``run`` counts the tokens the model ran, a shared
+    prefix once, in the first batch of its group. Results come group by group of shared prefix,
+    batch by batch, in length order.
     """
     pad_id = lm.tokenizer.pad_token_id
     if pad_id is None:
         pad_id = lm.tokenizer.eos_token_id or 0
     with torch.inference_mode():
-        for batch in length_batches(encoded, batch_size):
-            items = [encoded[i] for i in batch]
-            nlls = _batch_nll(lm, items, pad_id)
-            yield from zip(batch, nlls, strict=True)
-            if on_batch is not None:
-                on_batch(len(batch), sum(len(e.input_ids) for e in items))
+        for prefix, members in prefix_groups(lm.model, encoded):
+            past = _prefix_cache(lm, encoded[members[0]].input_ids[:prefix]) if prefix else None
+            run = prefix  # the prefix pass, counted with the group's first batch
+            for positions in length_batches([encoded[i] for i in members], batch_size):
+                batch = [members[j] for j in positions]
+                items = [encoded[i] for i in batch]
+                nlls = _batch_nll(lm, items, pad_id, prefix, past)
+                yield from zip(batch, nlls, strict=True)
+                tokens = sum(len(e.input_ids) for e in items)
+                if on_batch is not None:
+                    on_batch(len(batch), tokens, run + tokens - prefix * len(items))
+                run = 0
 
 
-def _batch_nll(lm, items: list[Encoded], pad_id: int) -> list[np.ndarray]:
-    width = max(len(e.input_ids) for e in items)
+def prefix_groups(model, encoded: Sequence[Encoded]) -> list[tuple[int, list[int]]]:
+    """:func:`~tamis.prefixes.shared_prefixes` of ``encoded`` for ``model``. A prefix ends before
+    the last prompt token, whose hidden state predicts the first response token, and, for a
+    model with sliding-window attention (Gemma 3), within the window, which its cache keeps
+    whole. A prompt-tuned model reads its soft prompt first, so nothing is shared."""
+    if not encoded:
+        return []
+    if soft_prompt_length(model):
+        return [(0, list(range(len(encoded))))]
+    window = getattr(model.config, "sliding_window", None) or 0
+    limits = [max(0, e.n_prompt - 1) for e in encoded]
+    if window:
+        limits = [min(n, window - 1) for n in limits]
+    return shared_prefixes([e.input_ids for e in encoded], limits)
+
+
+def _prefix_cache(lm, prefix: Sequence[int]):
+    ids = torch.tensor([list(prefix)], dtype=torch.long, device=lm.device)
+    return lm.model.get_decoder()(input_ids=ids, use_cache=True).past_key_values
+
+
+def _batch_nll(lm, items: list[Encoded], pad_id: int, prefix: int, past) -> list[np.ndarray]:
+    """NLLs of ``items``, whose first ``prefix`` tokens are in ``past`` (keys and values) when
+    ``prefix`` is not 0; only the tokens after the prefix are run."""
+    width = max(len(e.input_ids) for e in items) - prefix
     ids = torch.full((len(items), width), pad_id, dtype=torch.long)
     labels = torch.full((len(items), width), IGNORE, dtype=torch.long)
     mask = torch.zeros((len(items), width), dtype=torch.long)
     for row, e in enumerate(items):
-        n = len(e.input_ids)
-        ids[row, :n] = torch.tensor(e.input_ids)
-        labels[row, e.n_prompt : n] = ids[row, e.n_prompt : n]
+        n = len(e.input_ids) - prefix
+        ids[row, :n] = torch.tensor(e.input_ids[prefix:])
+        labels[row, e.n_prompt - prefix : n] = ids[row, e.n_prompt - prefix : n]
         mask[row, :n] = 1
     ids, labels, mask = ids.to(lm.device), labels.to(lm.device), mask.to(lm.device)
-    rows, targets, keep = _response_rows(lm.model, ids, labels, mask)
+    rows, targets, keep = _response_rows(lm.model, ids, labels, mask, past)
     out = torch.empty(targets.shape[0], dtype=torch.float32, device=rows.device)
     for start in range(0, rows.shape[0], HEAD_CHUNK):
         logits = _head(lm.model, rows[start : start + HEAD_CHUNK]).float()
@@ -113,19 +152,27 @@ def _head_loss(model, rows, targets):
     return F.cross_entropy(_head(model, rows).float(), targets, reduction="sum")
 
 
-def _response_rows(model, ids, labels, mask):
+def _response_rows(model, ids, labels, mask, past=None):
     """The last hidden states at the positions whose next token is labelled, those tokens, and
     the mask of the positions kept (position t predicts token t+1)."""
-    hidden = _hidden_states(model, ids, mask)
+    hidden = _hidden_states(model, ids, mask, past)
     target = labels[:, 1:]
     keep = target != IGNORE
     return hidden[:, :-1][keep], target[keep], keep
 
 
-def _hidden_states(model, ids, mask):
-    """Last hidden states at every position of ``ids``. A prompt-tuned model (PEFT) reads its
+def _hidden_states(model, ids, mask, past=None):
+    """Last hidden states at every position of ``ids``, after the prefix whose keys and values
+    ``past`` holds for one sequence (None: no prefix). A prompt-tuned model (PEFT) reads its
     soft prompt first, as its own forward does; the soft prompt's positions are dropped."""
     decoder = model.get_decoder()
+    if past is not None:
+        cache = copy.deepcopy(past)  # the forward appends to it
+        cache.batch_repeat_interleave(ids.shape[0])
+        seen = torch.ones((ids.shape[0], cache.get_seq_length()), dtype=mask.dtype)
+        mask = torch.cat([seen.to(mask.device), mask], 1)
+        out = decoder(input_ids=ids, attention_mask=mask, past_key_values=cache, use_cache=True)
+        return out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
     n_soft = soft_prompt_length(model)
     if not n_soft:
         out = decoder(input_ids=ids, attention_mask=mask, use_cache=False)

@@ -24,6 +24,9 @@ STATUS_OK = "ok"
 # Records encoded and scored at a time: token ids and NLLs are held for one chunk only, so memory
 # does not grow with the dataset; large enough that length-sorted batches still pad little.
 CHUNK_RECORDS = 4096
+# Counts and timings of a scoring step that add up over chunks, shards and models: ``tokens`` are
+# the records' tokens, ``tokens_run`` those the model ran (a shared prefix once per group).
+SUMMED_STATS = ("sequences", "from_cache", "computed", "tokens", "tokens_run", "forward_s")
 
 
 @dataclass
@@ -63,7 +66,7 @@ def score_dataset(
     passes = sorted(set().union(*(s.passes for s in scorers)))
     columns = [c for s in [*scorers, *text_scorers] for c in s.columns]
     by_index, kept = _bad_rows(data), {}
-    stats = {"sequences": 0, "from_cache": 0, "computed": 0, "tokens": 0, "forward_s": 0.0}
+    stats = dict.fromkeys(SUMMED_STATS, 0)
     bar = progress_bar(len(data.records) * len(passes), progress and bool(passes), "scoring")
     try:
         for lo in range(0, len(data.records), CHUNK_RECORDS):
@@ -145,7 +148,7 @@ def _score_chunk(lm, encoded, template, passes, scorers, cache, batch_size, bar,
             uncond = encode_unconditional(cond, lm.tokenizer, template)
             keys[index]["unconditional"] = add_sequence(sequences, lm.sha256, uncond)
     nlls, chunk_stats = cached_nlls(lm, sequences, cache, batch_size, True, bar=bar)
-    for k in ("sequences", "from_cache", "computed", "tokens", "forward_s"):
+    for k in SUMMED_STATS:
         stats[k] += chunk_stats.get(k, 0)
     out = {}
     for index, cond in encoded.items():
@@ -189,6 +192,7 @@ def cached_nlls(
         "from_cache": len(nlls),
         "computed": len(todo),
         "tokens": 0,
+        "tokens_run": 0,
     }
     if not todo:
         return nlls, stats
@@ -197,8 +201,9 @@ def cached_nlls(
         bar = progress_bar(len(todo), progress, desc)
     t0 = time.perf_counter()
 
-    def on_batch(n: int, tokens: int) -> None:
+    def on_batch(n: int, tokens: int, run: int) -> None:
         stats["tokens"] += tokens
+        stats["tokens_run"] += run
         bar.update(n)
         bar.set_postfix_str(
             f"{stats['tokens'] / max(time.perf_counter() - t0, 1e-9):.0f} tok/s", refresh=False
