@@ -23,12 +23,15 @@ measures:
   by 2 x parameters FLOP per token: the most tokens/s float32 could reach.
 - **scaling**: ``tamis score --scorer ppl,ifd`` (``--scaling-scorers``) on 1k, 4k and 16k records,
   each in its own process: wall time, records/s and peak resident memory (``ru_maxrss``), against a
-  process that only loads the model. ``--scaling-only`` runs this step alone and replaces the
-  ``scaling`` entry of the existing results file, keeping its throughput measurements; a run
-  with ``--no-scaling`` likewise keeps the file's ``scaling`` entry.
+  process that only loads the model. Results are kept by scorers under ``scaling``.
+  ``--scaling-only`` runs this step alone and replaces the entry for its scorers in the existing
+  results file, keeping its throughput measurements and other scaling runs; a run with
+  ``--no-scaling`` likewise keeps the file's ``scaling`` entries.
 
-Tokens are the tokens the forward passes read: the whole rendered record for ``ppl``, plus the
-response with its short prefix for the unconditional pass of ``ifd``; padding is not counted.
+Tokens are the records' tokens: the whole rendered record for ``ppl``, plus the response with
+its short prefix for the unconditional pass of ``ifd``; padding is not counted. Tokens run are
+those the forward passes read: tamis runs a prefix that records share (the template's
+preamble) once per group, the reference runs every token. The roofline share is of tokens run.
 Prints one table and writes benchmarks/results/scoring.json.
 """
 
@@ -78,6 +81,7 @@ def tamis_pass(lm, data, names: list[str], batch: int) -> dict:
         "wall_s": wall,
         "records": len(ok),
         "tokens": result.stats["tokens"],
+        "tokens_run": result.stats["tokens_run"],
         "scores": {r["id"]: {k: r[k] for k in ("ppl", "ifd") if k in r} for r in ok},
     }
 
@@ -111,6 +115,7 @@ def reference_pass(lm, data, ifd: bool) -> dict:
         "wall_s": time.perf_counter() - t0,
         "records": len(scores),
         "tokens": tokens,
+        "tokens_run": tokens,
         "scores": scores,
     }
 
@@ -141,6 +146,8 @@ def rates(runs: list[dict]) -> dict:
         "wall_s": walls,
         "records_per_s": runs[0]["records"] / wall,
         "tokens_per_s": runs[0]["tokens"] / wall,
+        "tokens_run": runs[0]["tokens_run"],
+        "tokens_run_per_s": runs[0]["tokens_run"] / wall,
     }
 
 
@@ -292,8 +299,9 @@ def table(report: dict) -> str:
     t = report["throughput"]
     roof = report["roofline"]["tokens_per_s"]
     lines = [
-        "| scorer | approach | records/s | tokens/s | of roofline | speed-up | max rel. diff |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| scorer | approach | records/s | tokens/s | tokens run/s | of roofline | speed-up "
+        "| max rel. diff |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name in ("ppl", "ifd"):
         ref = t[name]["reference"]["records_per_s"]
@@ -309,15 +317,24 @@ def table(report: dict) -> str:
             }.get(who, "")
             lines.append(
                 f"| {name} | {who} | {r['records_per_s']:.2f} | {r['tokens_per_s']:.0f} | "
-                f"{r['tokens_per_s'] / roof:.0%} | {up} | {diff} |"
+                f"{r['tokens_run_per_s']:.0f} | {r['tokens_run_per_s'] / roof:.0%} | {up} | "
+                f"{diff} |"
             )
     return "\n".join(lines)
 
 
 def write_results(report: dict) -> None:
     """Write the results file. An entry this run did not measure (``scaling`` after
-    ``--no-scaling``, the throughput after ``--scaling-only``) is kept from the file."""
+    ``--no-scaling``, the throughput after ``--scaling-only``) is kept from the file. Scaling
+    runs are kept by scorers (``scaling["ppl"]``, ``scaling["ifd"]``): a run replaces only the
+    one for its own scorers."""
     old = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    runs = old.get("scaling", {})
+    if "sizes" in runs:  # a file from before runs were kept by scorers
+        runs = {",".join(runs["scorers"]): runs}
+    if "scaling" in report:
+        new = report["scaling"]
+        report = {**report, "scaling": {**runs, ",".join(new["scorers"]): new}}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({**old, **report}, indent=2) + "\n")
 
@@ -351,7 +368,8 @@ def main() -> None:
     parser.add_argument(
         "--scaling-only",
         action="store_true",
-        help="only the scaling step; replaces 'scaling' in the existing results file",
+        help="only the scaling step; replaces the entry for its scorers under 'scaling' in the "
+        "existing results file",
     )
     parser.add_argument(
         "--scaling-scorers", default="ppl,ifd", type=lambda s: s.split(","), help="scaling step"
