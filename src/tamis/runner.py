@@ -43,7 +43,7 @@ def token_nlls(
     lm,
     encoded: Sequence[Encoded],
     batch_size: int = 8,
-    on_batch: Callable[[int, int], None] | None = None,
+    on_batch: Callable[[int, int, int], None] | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(i, nll)`` for every ``encoded[i]``: float32 NLLs (nats) of its response tokens.
 
