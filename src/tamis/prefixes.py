@@ -43,7 +43,7 @@ def shared_prefixes(
         _common(sequences[a], sequences[b], min(limits[a], limits[b]))
         for a, b in zip(order, order[1:], strict=False)
     ]
-    groups = _plan(lcp, 0, len(order), 0, group_cost)[1] if len(order) > 1 else []
+    groups = _plan(lcp, 0, len(order), 0, group_cost)[1] if len(order) > 1 else [(0, order)]
     out, plain = [], []
     for p, positions in groups:
         members = sorted(order[k] for k in positions)
@@ -51,8 +51,6 @@ def shared_prefixes(
             out.append((p, members))
         else:
             plain.extend(members)
-    if len(order) == 1:
-        plain = [0]
     if plain:
         out.append((0, sorted(plain)))
     return out

@@ -165,26 +165,21 @@ def _hidden_states(model, ids, mask, past=None):
     """Last hidden states at every position of ``ids``, after the prefix whose keys and values
     ``past`` holds for one sequence (None: no prefix). A prompt-tuned model (PEFT) reads its
     soft prompt first, as its own forward does; the soft prompt's positions are dropped."""
-    decoder = model.get_decoder()
+    n, n_soft = ids.shape[0], 0
     if past is not None:
         cache = copy.deepcopy(past)  # the forward appends to it
-        cache.batch_repeat_interleave(ids.shape[0])
-        seen = torch.ones((ids.shape[0], cache.get_seq_length()), dtype=mask.dtype)
-        mask = torch.cat([seen.to(mask.device), mask], 1)
-        out = decoder(input_ids=ids, attention_mask=mask, past_key_values=cache, use_cache=True)
-        return out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
-    n_soft = soft_prompt_length(model)
-    if not n_soft:
-        out = decoder(input_ids=ids, attention_mask=mask, use_cache=False)
-        return out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
-    embeds = model.get_input_embeddings()(ids)
-    soft = model.get_prompt(batch_size=ids.shape[0]).to(embeds.dtype)
-    ones = torch.ones((ids.shape[0], n_soft), dtype=mask.dtype, device=mask.device)
-    out = decoder(
-        inputs_embeds=torch.cat([soft, embeds], 1),
-        attention_mask=torch.cat([ones, mask], 1),
-        use_cache=False,
-    )
+        cache.batch_repeat_interleave(n)
+        seen = torch.ones((n, cache.get_seq_length()), dtype=mask.dtype, device=mask.device)
+        inputs = {"input_ids": ids, "past_key_values": cache, "use_cache": True}
+    else:
+        n_soft = soft_prompt_length(model)
+        seen = torch.ones((n, n_soft), dtype=mask.dtype, device=mask.device)
+        inputs = {"input_ids": ids, "use_cache": False}
+        if n_soft:
+            embeds = model.get_input_embeddings()(ids)
+            soft = model.get_prompt(batch_size=n).to(embeds.dtype)
+            inputs = {"inputs_embeds": torch.cat([soft, embeds], 1), "use_cache": False}
+    out = model.get_decoder()(attention_mask=torch.cat([seen, mask], 1), **inputs)
     hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
     return hidden[:, n_soft:]
 
