@@ -76,8 +76,6 @@ def prefix_groups(model, encoded: Sequence[Encoded]) -> list[tuple[int, list[int
     the last prompt token, whose hidden state predicts the first response token, and, for a
     model with sliding-window attention (Gemma 3), within the window, which its cache keeps
     whole. A prompt-tuned model reads its soft prompt first, so nothing is shared."""
-    if not encoded:
-        return []
     if soft_prompt_length(model):
         return [(0, list(range(len(encoded))))]
     window = getattr(model.config, "sliding_window", None) or 0
