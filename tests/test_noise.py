@@ -50,13 +50,14 @@ def corrupted_only(labels):
 
 
 def test_exact_count_balanced_kinds_and_untouched_records():
-    records = alpaca(40)
+    n = 8 * len(KINDS)
+    records = alpaca(n)
     before = json.dumps(records)
     objects, labels = corrupt(records, 0.5, seed=3)
     assert json.dumps(records) == before  # the input is not modified
-    assert len(objects) == len(labels) == 40
+    assert len(objects) == len(labels) == n
     bad = corrupted_only(labels)
-    assert len(bad) == 20
+    assert len(bad) == n // 2
     assert Counter(label["kind"] for label in bad) == dict.fromkeys(KINDS, 4)
     for obj, rec, label in zip(objects, records, labels, strict=True):
         assert label["id"] == obj["id"] == rec["id"] and label["original"] == rec["output"]
@@ -230,3 +231,99 @@ def test_property_count_determinism_and_untouched(texts, rate, seed):
             assert Counter(obj["output"].split()) == Counter(rec["output"].split())
         if label["kind"] == "truncate":
             assert rec["output"].startswith(obj["output"])
+
+
+# The defects of real instruction data (tamis.noise_kinds), each on hand-made examples.
+
+ANSWER = "Paris is the capital of France. It lies on the Seine.\nIt has 2 million people."
+
+
+def one(kind, records=None, seed=0):
+    """The corrupted text of the first record under ``kind`` alone (every record corrupted)."""
+    records = records or [
+        {"instruction": "Name the capital of France.", "input": "", "output": ANSWER},
+        {"instruction": "List two birds.", "input": "", "output": "Robin and sparrow are birds."},
+        {"instruction": "Add 2 and 3.", "input": "2, 3", "output": "The sum of them is 5."},
+    ]
+    _, labels = corrupt(records, 1.0, seed, [kind])
+    return labels[0]["corrupted"], labels
+
+
+def test_loop_repeats_a_sentence_or_phrase():
+    from tamis.scorers.heuristics import repetition
+
+    for seed in range(6):
+        text, _ = one("loop", seed=seed)
+        assert repetition(text) >= 0.6, text
+
+
+def test_copy_prompt_gives_the_prompt_back():
+    text, labels = one("copy_prompt")
+    assert text == "Name the capital of France."
+    third = labels[2]["corrupted"]
+    assert third in ("Add 2 and 3.", "2, 3", "Add 2 and 3.\n\n2, 3")
+
+
+def test_refusal_is_a_filled_template():
+    from tamis.noise_kinds import REFUSALS, task_of
+
+    assert task_of("Name the capital of France.") == "name the capital of France"
+    for seed in range(6):
+        text, _ = one("refusal", seed=seed)
+        filled = {t.format(task="name the capital of France") for t in REFUSALS}
+        assert text in filled
+
+
+def test_runon_and_merge_append_another_records_text():
+    text, _ = one("runon")
+    assert text.startswith(ANSWER) and len(text) > len(ANSWER)
+    tail = text[len(ANSWER) :]
+    assert ("List two birds." in tail and "Robin and sparrow are birds." in tail) or (
+        "Add 2 and 3." in tail and "The sum of them is 5." in tail
+    )
+    text, _ = one("merge")
+    assert text in {
+        ANSWER + sep + o for sep in ("\n\n", " ") for o in ("Robin and sparrow are birds.", "The sum of them is 5.")
+    }
+
+
+def test_escapes_decode_back_to_the_original():
+    import html
+
+    records = [{"instruction": "Say it.", "output": ANSWER + ' "Yes," she said.'}]
+    for seed in range(6):
+        text, _ = one("escapes", records, seed=seed)
+        if "<br>" in text or "&" in text:
+            back = html.unescape(text.replace("<br>", "\n"))
+        else:
+            back = text.replace("\\n", "\n").replace("\\'", "'").replace('\\"', '"')
+        assert back == records[0]["output"] and text != back
+
+
+def test_markup_strips_back_to_the_words():
+    import re
+
+    for seed in range(4):
+        text, _ = one("markup", seed=seed)
+        assert "<p>" in text
+        stripped = re.sub(r"<[^>]+>", " ", text.replace("&nbsp;", " "))
+        assert stripped.split() == ANSWER.split()
+
+
+def test_typos_edit_some_words_once():
+    text, _ = one("typos")
+    before, after = ANSWER.split(), text.split()
+    assert len(before) == len(after)
+    changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+    assert 1 <= len(changed) <= 3
+    for a, b in changed:
+        assert abs(len(a) - len(b)) <= 1
+
+
+def test_boilerplate_adds_lines_around_the_answer():
+    from tamis.noise_kinds import BOILERPLATE
+
+    text, _ = one("boilerplate")
+    assert ANSWER in text
+    extra = text.replace(ANSWER, "").strip().split("\n")
+    assert 1 <= len(extra) <= 3 and all(line in BOILERPLATE for line in extra)

@@ -20,6 +20,10 @@ Corruptions (:data:`KINDS`; the names are stable labels):
 - ``empty``: the response becomes a placeholder from :data:`PLACEHOLDERS`. The empty string is not
   one of them: tamis's reader rejects an empty response as a bad record, and every corrupted
   record should still be scored.
+- ``loop``, ``copy_prompt``, ``refusal``, ``runon``, ``merge``, ``escapes``, ``markup``,
+  ``typos``, ``boilerplate``: defects found in real and model-generated instruction data,
+  described in :mod:`tamis.noise_kinds`. ``copy_prompt``, ``refusal``'s task-naming templates and
+  ``runon`` read the prompt: the first of :data:`INSTRUCTION_FIELDS` and of :data:`INPUT_FIELDS`.
 
 ``truncate`` and ``shuffle`` need at least :data:`MIN_WORDS` words (and ``shuffle`` two different
 words); ``number`` needs a number or an entity-like word; ``swap`` another record with a different
@@ -37,12 +41,28 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tamis import noise_kinds
 from tamis.errors import TamisError
 from tamis.files import write_jsonl
 
-KINDS: tuple[str, ...] = ("swap", "truncate", "shuffle", "number", "empty")
+# Defects of real instruction data (tamis.noise_kinds), after the first five.
+NEW_KINDS = (
+    "loop", "copy_prompt", "refusal", "runon", "merge", "escapes", "markup", "typos",
+    "boilerplate",
+)  # fmt: skip
+
+KINDS: tuple[str, ...] = (
+    "swap",
+    "truncate",
+    "shuffle",
+    "number",
+    "empty",
+    *NEW_KINDS,
+)
 PLACEHOLDERS: tuple[str, ...] = ("N/A", "I don't know.", "<noinput>", "...", "TODO")
 RESPONSE_FIELDS: tuple[str, ...] = ("output", "response", "completion")
+INSTRUCTION_FIELDS: tuple[str, ...] = ("instruction", "prompt", "question")
+INPUT_FIELDS: tuple[str, ...] = ("input", "context")
 MIN_WORDS = 4
 TRUNCATE_RANGE = (0.2, 0.6)
 
@@ -110,7 +130,10 @@ def corrupt(
     field = find_response_field(records, response_field)
     responses = [obj[field] for obj in records]
     chosen = random.Random(seed).sample(range(len(records)), round(rate * len(records)))
-    applied = _assign(chosen, kinds, _Corruptor(responses, seed))
+    prompts = [
+        (_first_text(obj, INSTRUCTION_FIELDS), _first_text(obj, INPUT_FIELDS)) for obj in records
+    ]
+    applied = _assign(chosen, kinds, _Corruptor(responses, seed, prompts))
     objects, labels = [], []
     for index, obj in enumerate(records):
         new = copy.deepcopy(obj)
@@ -174,6 +197,15 @@ def check_kinds(kinds: Sequence[str] | str) -> tuple[str, ...]:
     return kinds
 
 
+def _first_text(obj: dict[str, Any], fields: Sequence[str]) -> str | None:
+    """The first of ``fields`` that ``obj`` holds as non-blank text, else None."""
+    for f in fields:
+        value = obj.get(f)
+        if isinstance(value, str) and value.strip():
+            return value
+    return None
+
+
 def _check_rate(rate: float) -> None:
     ok = isinstance(rate, (int, float)) and not isinstance(rate, bool) and 0 <= rate <= 1
     if not ok:  # NaN fails the comparison too
@@ -202,9 +234,12 @@ class _Corruptor:
     its entity-like words (for ``number``). Each returns the corrupted text, or None when the
     kind does not apply to the record."""
 
-    def __init__(self, responses: list[str], seed: int) -> None:
+    def __init__(
+        self, responses: list[str], seed: int, prompts: list[tuple[str | None, str | None]] | None
+    ) -> None:
         self.responses = responses
         self.seed = seed
+        self.prompts = prompts or [(None, None)] * len(responses)
         self._owners: dict[str, set[int]] | None = None
 
     def options(self, index: int, kinds: Sequence[str] = KINDS) -> dict[str, str]:
@@ -266,6 +301,57 @@ class _Corruptor:
 
     def _empty(self, index: int, rng: random.Random) -> str | None:
         return rng.choice([p for p in PLACEHOLDERS if p != self.responses[index]])
+
+    def _other(self, index: int, rng: random.Random, need_instruction: bool) -> int | None:
+        """Another record whose response (and instruction, when needed) differs from this one's."""
+        own, n = self.responses[index], len(self.responses)
+
+        def ok(j: int) -> bool:
+            differs = self.responses[j] != own
+            if need_instruction:
+                inst = self.prompts[j][0]
+                return differs and inst is not None and inst != self.prompts[index][0]
+            return differs
+
+        for _ in range(32):
+            j = rng.randrange(n)
+            if ok(j):
+                return j
+        others = [j for j in range(n) if ok(j)]
+        return rng.choice(others) if others else None
+
+    def _loop(self, index: int, rng: random.Random) -> str | None:
+        return noise_kinds.loop(self.responses[index], rng, MIN_WORDS)
+
+    def _copy_prompt(self, index: int, rng: random.Random) -> str | None:
+        return noise_kinds.copy_prompt(*self.prompts[index], rng)
+
+    def _refusal(self, index: int, rng: random.Random) -> str | None:
+        return noise_kinds.refusal(self.prompts[index][0], rng)
+
+    def _runon(self, index: int, rng: random.Random) -> str | None:
+        j = self._other(index, rng, need_instruction=True)
+        if j is None or self.prompts[index][0] is None:
+            return None
+        return noise_kinds.runon(self.responses[index], self.prompts[j][0], self.responses[j], rng)
+
+    def _merge(self, index: int, rng: random.Random) -> str | None:
+        j = self._other(index, rng, need_instruction=False)
+        return (
+            None if j is None else noise_kinds.merge(self.responses[index], self.responses[j], rng)
+        )
+
+    def _escapes(self, index: int, rng: random.Random) -> str | None:
+        return noise_kinds.escapes(self.responses[index], rng)
+
+    def _markup(self, index: int, rng: random.Random) -> str | None:
+        return noise_kinds.markup(self.responses[index], rng)
+
+    def _typos(self, index: int, rng: random.Random) -> str | None:
+        return noise_kinds.typos(self.responses[index], rng, MIN_WORDS)
+
+    def _boilerplate(self, index: int, rng: random.Random) -> str | None:
+        return noise_kinds.boilerplate(self.responses[index], rng)
 
     def _entity_pool(self, index: int, word: str) -> list[str]:
         """Entity-like words of the other records' responses, sorted, without ``word``."""
