@@ -277,20 +277,36 @@ def _select_args(p: argparse.ArgumentParser) -> None:
         metavar="X",
         help="drop records with ifd > X; default 1 when --by ifd, else off; 'none' turns it off",
     )
+    p.add_argument(
+        "--drop-junk-above",
+        default=None,
+        metavar="X",
+        help="drop records with junk > X before ranking, reason junk_SIGNAL (the signal that "
+        "fired: unlikely, unrelated, unfinished, repetitive, echo, placeholder, non_text, "
+        "no_words); default 0 whenever the scores have the junk column (the default scorers "
+        "do); a larger X drops less; 'none' turns it off",
+    )
+
+
+def _limit(text: str | None, option: str, example: str) -> float | None:
+    """A ``--drop-*-above`` value: None (the default), inf for none/off/inf, else a number."""
+    if text is None:
+        return None
+    if text.strip().lower() in ("none", "off", "inf"):
+        return math.inf
+    problem = f"{option} '{text}' is not a number; give e.g. {example} or 'none'"
+    try:
+        value = float(text)
+    except ValueError:
+        raise TamisError(problem) from None
+    if math.isnan(value):
+        raise TamisError(problem)
+    return value
 
 
 def _selection(args: argparse.Namespace) -> Selection:
-    limit = args.drop_ifd_above
-    if limit is not None:
-        if limit.strip().lower() in ("none", "off", "inf"):
-            limit = math.inf
-        else:
-            try:
-                limit = float(limit)
-            except ValueError:
-                raise TamisError(
-                    f"--drop-ifd-above '{limit}' is not a number; give e.g. 1 or 'none'"
-                ) from None
+    limit = _limit(args.drop_ifd_above, "--drop-ifd-above", "1")
+    junk = _limit(args.drop_junk_above, "--drop-junk-above", "0")
     keep = parse_keep(args.keep) if args.keep is not None else None
     exprs = []
     for f in args.filter or ():
@@ -302,7 +318,7 @@ def _selection(args: argparse.Namespace) -> Selection:
             exprs.append(f)
     filters = tuple(dict.fromkeys(parse_filter(f) for f in exprs))  # each once, first place kept
     return Selection(
-        args.by, keep, args.direction, args.min, args.max, limit, filters, args.per_cluster
+        args.by, keep, args.direction, args.min, args.max, limit, filters, args.per_cluster, junk
     )
 
 
@@ -399,6 +415,18 @@ def _print_counts(manifest: dict, out: Path) -> None:
         f"{c['rejected']} {reasons} -> {out / 'rejected.jsonl'}",
         file=sys.stderr,
     )
+    print(junk_line(manifest), file=sys.stderr)
+
+
+def junk_line(manifest: dict) -> str:
+    """What the junk filter did in one line: the records each signal removed, or that it was off."""
+    limit = manifest["selection"].get("drop_junk_above")
+    if limit is None:
+        return "junk filter: off (no junk column in these scores, or --drop-junk-above none)"
+    by_signal = manifest["counts"].get("junk_by_signal", {})
+    total = sum(by_signal.values())
+    parts = ", ".join(f"{signal} {n}" for signal, n in by_signal.items())
+    return f"junk filter (junk > {limit:g}): dropped {total}" + (f" ({parts})" if parts else "")
 
 
 if __name__ == "__main__":

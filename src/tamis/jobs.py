@@ -25,8 +25,9 @@ from tamis.outputs import read_scores, rejected_item, write_scores, write_select
 from tamis.ray_engine import ENGINES, RayOptions
 from tamis.readers import Dataset, read_again, read_dataset
 from tamis.score import DEFAULT_MAX_TOKENS
-from tamis.scorers import DEFAULT_SCORERS, JUDGE_SCORERS, TextScorer, get_scorers
+from tamis.scorers import DEFAULT_SCORERS, JUDGE_SCORERS, JUNK, TextScorer, get_scorers
 from tamis.scorers.cluster import cluster_scorer
+from tamis.scorers.junk import add_junk
 from tamis.select import Selection, select
 from tamis.train import TrainConfig
 
@@ -66,6 +67,7 @@ class ScoreConfig:
             cols += [f"{c}_disagreement" for c in model_cols]
             cols += [f"{c}__{slug}" for c in model_cols for slug in slugs]
         cols += [c for n in JUDGE_SCORERS if n in self.scorers for c in JUDGE_SCORERS[n]]
+        cols += [JUNK] if JUNK in self.scorers else []
         return cols + (lp_columns(self.train.epochs) if LP in self.scorers else [])
 
 
@@ -88,6 +90,8 @@ def score_job(
         named, infos = [(info["name"], ray_scores)], [info]
     else:
         named, infos = _score_local(data, scorers, cfg, out_dir, progress)
+    if JUNK in cfg.scorers:  # over the whole dataset; an ensemble's from its first model
+        add_junk(named[0][1])
     result = named[0][1]
     if len(named) > 1:
         model_cols = [c for s in scorers if not isinstance(s, TextScorer) for c in s.columns]
@@ -242,7 +246,7 @@ def select_job(out_dir: str | Path, sel: Selection) -> dict:
     start = time.perf_counter()
     out_dir = Path(out_dir)
     manifest = _load_manifest(out_dir)
-    rows, _ = read_scores(out_dir / "scores.parquet")
+    rows, columns = read_scores(out_dir / "scores.parquet")
     data = _reread_input(manifest)
     decisions = select(rows, sel)
     raws = _raw_by_index(data)
@@ -260,6 +264,7 @@ def select_job(out_dir: str | Path, sel: Selection) -> dict:
         **asdict(sel),
         "direction": sel.resolved_direction(),
         "drop_ifd_above": sel.ifd_limit(),
+        "drop_junk_above": sel.junk_limit(columns),
         "wall_s": time.perf_counter() - start,
     }
     manifest["counts"] = {
@@ -267,9 +272,16 @@ def select_job(out_dir: str | Path, sel: Selection) -> dict:
         "selected": len(kept),
         "rejected": len(rejected),
         "rejected_by_reason": dict(sorted(Counter(r["reason"] for r in rejected).items())),
+        "junk_by_signal": junk_counts(rejected),
     }
     write_json(out_dir / "manifest.json", manifest)
     return manifest
+
+
+def junk_counts(rejected: list[dict[str, Any]]) -> dict[str, int]:
+    """``{signal: records}`` the junk filter dropped (reasons ``junk_<signal>``), most first."""
+    counts = Counter(r["reason"][5:] for r in rejected if r["reason"].startswith("junk_"))
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _check_options(cfg: ScoreConfig) -> None:

@@ -18,13 +18,16 @@ from typing import Any
 from tamis.files import atomic_open, jsonl_line
 
 INT_COLUMNS = {"index", "prompt_tokens", "response_tokens", "cluster"}
-TEXT_COLUMNS = {"id", "status", "detail"}
+TEXT_COLUMNS = {"id", "status", "detail", "junk_signal", "junk_detail"}
+# Written beside the scores when present, read back as row fields, never as score columns.
+EXTRA_TEXT = ("junk_signal", "junk_detail")
 
 
 def write_scores(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    extra = [c for c in EXTRA_TEXT if rows and c in rows[0]]
     fields = [
         pa.field(
             c,
@@ -36,7 +39,7 @@ def write_scores(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> 
             if c == "truncated"
             else pa.float64(),
         )
-        for c in ["index", "id", "status", "detail", "truncated", *columns]
+        for c in ["index", "id", "status", "detail", "truncated", *columns, *extra]
     ]
     schema = pa.schema(fields)
     table = pa.Table.from_pylist(rows, schema=schema)
@@ -48,7 +51,7 @@ def read_scores(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     import pyarrow.parquet as pq
 
     table = pq.read_table(path)
-    base = {"index", "id", "status", "detail", "truncated"}
+    base = {"index", "id", "status", "detail", "truncated", *EXTRA_TEXT}
     return table.to_pylist(), [c for c in table.column_names if c not in base]
 
 

@@ -105,7 +105,8 @@ def curation_page(cur: Curation, scatter: Sequence[tuple[str, str]] = ()) -> tup
     name = url_name(path) if is_url(path) else Path(path).name
     title = f"tamis {cur.kind}: {name}"
     parts = [summary_section(cur), histograms_section(cur), scatter_section(cur, scatter)]
-    parts += [examples_section(cur), unscored_section(cur), categories_section(cur)]
+    parts += [junk_section(cur), examples_section(cur), unscored_section(cur)]
+    parts.append(categories_section(cur))
     parts.append(corrections_section(cur))
     return title, "\n".join(p for p in parts if p)
 
@@ -125,7 +126,8 @@ def summary_section(cur: Curation) -> str:
         ("scores", ", ".join(cur.columns)),
     ]
     sel = cur.selection or {}
-    for key in ("by", "direction", "keep", "min", "max", "drop_ifd_above", "per_cluster"):
+    keys = ("by", "direction", "keep", "min", "max", "drop_ifd_above", "drop_junk_above")
+    for key in (*keys, "per_cluster"):
         if sel.get(key) not in (None, False):
             facts.append((f"selection: {key}", sel[key]))
     if sel.get("filters"):
@@ -269,6 +271,22 @@ def _examples_table(cur: Curation, col: str, by: str | None) -> Table | None:
             rows.append([end, rank, i.id, i.scores[col], *values, i.outcome, i.reason,
                          i.prompt, i.response])  # fmt: skip
     return Table(html_id("examples", col), columns, rows)
+
+
+def junk_section(cur: Curation) -> str:
+    """Every record the junk filter dropped, with the signal that fired and its value."""
+    items = [i for i in cur.items if i.reason.startswith("junk_")]
+    if not items:
+        return ""
+    columns = [Column("id"), Column("signal"), Column("junk", "number"), Column("why", "long")]
+    columns += [Column("prompt", "long"), Column("response", "long")]
+    rows = [[i.id, i.reason[5:], i.scores.get("junk"), i.junk, i.prompt, i.response] for i in items]
+    counts = Counter(i.reason[5:] for i in items)
+    caption = f"{len(items)} records dropped as junk: " + ", ".join(
+        f"{signal} {n}" for signal, n in counts.most_common()
+    )
+    table = Table("junk-table", columns, rows, caption=caption)
+    return f'<section id="junk"><h2>Dropped as junk</h2>{table_html(table)}</section>'
 
 
 def unscored_section(cur: Curation) -> str:

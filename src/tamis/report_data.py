@@ -35,6 +35,7 @@ class Item:
     prompt: str = ""
     response: str = ""
     category: str | None = None
+    junk: str = ""  # the junk score's strongest signal in words (junk_detail), when scored
 
 
 @dataclass
@@ -100,7 +101,7 @@ def load_curation(path: Path, kind: str) -> Curation:
         scores = {c: row[c] for c in columns}
         items.append(
             Item(row["index"], row["id"], row["status"], outcome, reason, scores, prompt,
-                 response, category)
+                 response, category, row.get("junk_detail") or "")
         )  # fmt: skip
     return Curation(kind, path, manifest, columns, items, selection_of(manifest), note, corrections)
 

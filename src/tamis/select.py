@@ -3,13 +3,16 @@
 Order of decisions, each recorded as the drop reason:
 
 1. records that were not scored keep their status as reason (``too_long``, ``bad_json``, ...);
-2. ``--filter`` expressions such as ``repetition<=0.3``, in the order given: a record that fails
+2. junk: ``junk`` above ``--drop-junk-above`` (0 by default whenever the scores have a ``junk``
+   column, :mod:`tamis.scorers.junk`): reason ``junk_<signal>``, the signal that fired, with its
+   value in the detail;
+3. ``--filter`` expressions such as ``repetition<=0.3``, in the order given: a record that fails
    one is dropped with reason ``filter_<column>``;
-3. a missing or NaN value of the ``--by`` score: ``no_score``;
-4. thresholds on the ``--by`` score: ``below_min``, ``above_max``;
-5. ``ifd_above_limit``: IFD above ``--drop-ifd-above`` (1 by default when selecting by ``ifd``:
+4. a missing or NaN value of the ``--by`` score: ``no_score``;
+5. thresholds on the ``--by`` score: ``below_min``, ``above_max``;
+6. ``ifd_above_limit``: IFD above ``--drop-ifd-above`` (1 by default when selecting by ``ifd``:
    the prompt does not help, so prompt and response likely do not belong together);
-6. ranking: the best ``keep`` records by ``--by`` in its better direction are kept, ties broken by
+7. ranking: the best ``keep`` records by ``--by`` in its better direction are kept, ties broken by
    id; the rest get ``ranked_out``. With ``--per-cluster`` the budget is split over the
    ``cluster`` column's clusters in proportion to their sizes (:func:`cluster_quotas`) and the
    ranking is done within each cluster (Mekala et al. 2024). ``keep`` is a count, or a fraction
@@ -29,9 +32,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from tamis.errors import TamisError
-from tamis.scorers import direction_of
+from tamis.scorers import JUNK, direction_of
+from tamis.scorers.junk import DEFAULT_CUT as JUNK_CUT
 
-ROW_FIELDS = ("index", "id", "status", "detail", "truncated")  # every row has them; not scores
+# Every row has the first five; the junk score's text columns come with it. None is a score.
+ROW_FIELDS = ("index", "id", "status", "detail", "truncated", "junk_signal", "junk_detail")
 
 _OPS = {
     "<=": operator.le,
@@ -87,6 +92,8 @@ class Selection:
     drop_ifd_above: float | None = None
     filters: tuple[Filter, ...] = ()
     per_cluster: bool = False  # split the budget over the `cluster` column's clusters
+    # None: drop junk > 0 when the scores have a junk column; inf: never
+    drop_junk_above: float | None = None
 
     def resolved_direction(self) -> str:
         if self.direction is not None:
@@ -98,6 +105,13 @@ class Selection:
         if self.drop_ifd_above is not None:
             return None if math.isinf(self.drop_ifd_above) else self.drop_ifd_above
         return 1.0 if self.by == "ifd" else None
+
+    def junk_limit(self, columns: list[str]) -> float | None:
+        """The junk cut in force for scores with ``columns``: the given one, else
+        :data:`~tamis.scorers.junk.DEFAULT_CUT` when there is a ``junk`` column; None: off."""
+        if self.drop_junk_above is not None:
+            return None if math.isinf(self.drop_junk_above) else self.drop_junk_above
+        return JUNK_CUT if JUNK in columns else None
 
 
 @dataclass(frozen=True)
@@ -145,6 +159,11 @@ def check_columns(sel: Selection, columns: list[str]) -> None:
         )
     if sel.per_cluster and "cluster" not in columns:
         raise TamisError("--per-cluster needs the cluster column; add --scorer cluster")
+    if sel.junk_limit(columns) is not None and JUNK not in columns:
+        raise TamisError(
+            "--drop-junk-above needs the junk score; add --scorer junk or pass "
+            "--drop-junk-above none"
+        )
     if sel.ifd_limit() is not None and "ifd" not in columns:
         raise TamisError(
             "--drop-ifd-above needs the ifd score; add --scorer ifd or pass --drop-ifd-above none"
@@ -153,14 +172,16 @@ def check_columns(sel: Selection, columns: list[str]) -> None:
 
 def select(rows: list[dict[str, Any]], sel: Selection) -> list[Decision]:
     """One :class:`Decision` per row, in row order. ``rows`` are :class:`ScoreResult` rows."""
+    columns = [c for c in rows[0] if c not in ROW_FIELDS] if rows else []
     if rows:
-        check_columns(sel, [c for c in rows[0] if c not in ROW_FIELDS])
+        check_columns(sel, columns)
     limit = sel.ifd_limit()
+    junk = sel.junk_limit(columns)
     decisions: dict[int, Decision] = {}
     candidates = []
     n_scored = 0
     for row in rows:
-        reason, detail = _filter(row, sel, limit)
+        reason, detail = _filter(row, sel, limit, junk)
         if row["status"] == "ok":
             n_scored += 1
         if reason:
@@ -228,9 +249,15 @@ def _count(keep: int | float | None, n_scored: int) -> int:
     return keep
 
 
-def _filter(row: dict[str, Any], sel: Selection, ifd_limit: float | None) -> tuple[str, str]:
+def _filter(
+    row: dict[str, Any], sel: Selection, ifd_limit: float | None, junk_limit: float | None
+) -> tuple[str, str]:
     if row["status"] != "ok":
         return row["status"], row.get("detail") or ""
+    junk = row.get(JUNK)
+    if junk_limit is not None and junk is not None and junk > junk_limit:
+        signal = row.get("junk_signal") or "signal"
+        return f"junk_{signal}", f"junk={junk:.4g} > {junk_limit:g}: {row.get('junk_detail')}"
     for f in sel.filters:
         got = row.get(f.column)
         if got is None or (isinstance(got, float) and math.isnan(got)):

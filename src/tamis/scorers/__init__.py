@@ -15,18 +15,25 @@ from tamis.scorers.base import Scorer, TextScorer, TokenNLL
 from tamis.scorers.cluster import CLUSTER
 from tamis.scorers.dedup import DEDUP_SCORERS
 from tamis.scorers.heuristics import TEXT_SCORERS
-from tamis.scorers.ifd import IFD
-from tamis.scorers.likelihood import CE, CE_UNCOND, PPL, PPL_UNCOND
+from tamis.scorers.ifd import IFD, LEAD_PMI
+from tamis.scorers.junk import INPUT_SCORERS as JUNK_INPUTS
+from tamis.scorers.likelihood import CE, CE_UNCOND, END_NLL, PPL, PPL_UNCOND
 from tamis.scorers.tokens import TOKENS
 
-MODEL_SCORERS = (CE, PPL, CE_UNCOND, PPL_UNCOND, IFD, TOKENS)
+MODEL_SCORERS = (CE, PPL, CE_UNCOND, PPL_UNCOND, IFD, LEAD_PMI, END_NLL, TOKENS)
 HEURISTIC_SCORERS = (*TEXT_SCORERS, *DEDUP_SCORERS)
 SCORERS: dict[str, Scorer | TextScorer] = {
     s.name: s for s in (*MODEL_SCORERS, *HEURISTIC_SCORERS, CLUSTER)
 }
-DEFAULT_SCORERS = tuple(s.name for s in MODEL_SCORERS)
+# ``junk`` combines other scorers' columns over the whole dataset (tamis.scorers.junk): the job
+# computes its inputs (the group below) and then the ``junk`` column itself.
+JUNK = "junk"
+DEFAULT_SCORERS = (*(s.name for s in MODEL_SCORERS), JUNK)
 # Names that stand for several scorers.
-GROUPS: dict[str, tuple[str, ...]] = {"heuristics": tuple(s.name for s in HEURISTIC_SCORERS)}
+GROUPS: dict[str, tuple[str, ...]] = {
+    "heuristics": tuple(s.name for s in HEURISTIC_SCORERS),
+    JUNK: JUNK_INPUTS,
+}
 
 # Scored by the job itself (tamis.lp fine-tunes the model), not by a Scorer.
 TRAINING_SCORERS = ("lp",)
@@ -41,6 +48,8 @@ DIRECTIONS: dict[str, str] = {
 }
 # Learning percentage: low = learned late = hard, which Mekala et al. 2024 keep.
 DIRECTIONS.update({"lp": "lower", "lp_approx": "lower"})
+# The junk score: higher = more likely junk.
+DIRECTIONS.update({JUNK: "lower"})
 # tamis predict-loss: the large model's ce, measured on a sample and predicted for every record.
 DIRECTIONS.update({"large_ce": "lower", "large_ce_pred": "lower"})
 # The judge's rating and tamis clear's confidence and its parts: higher = better.
@@ -93,6 +102,7 @@ __all__ = [
     "DIRECTIONS",
     "GROUPS",
     "HEURISTIC_SCORERS",
+    "JUNK",
     "JUDGE_SCORERS",
     "SCORERS",
     "TRAINING_SCORERS",

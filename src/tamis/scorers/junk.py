@@ -1,0 +1,271 @@
+"""Junk: one label-free score for records that are broken, not merely hard.
+
+Likelihood alone cannot find junk: a response that repeats itself or copies the prompt is exactly
+what a language model finds most likely, and an answer to another question is fluent text. Each
+signal below sees some kinds of junk and is blind to others; ``junk`` takes the strongest.
+
+Every signal gives a *margin*, in robust standard deviations of its own column on this dataset:
+negative while the record looks normal, 0 at the signal's cut, positive past it.
+
+==============  ===============  ===================================================================
+signal          column           fires when
+==============  ===============  ===================================================================
+``unlikely``    ``ce``           robust z of ``ce`` >= 3.5: the response is improbable given the
+                                 prompt (shuffled or garbled words, broken encoding)
+``unrelated``   ``lead_pmi``     ``lead_pmi`` <= 0 nats: the prompt does not make the response's
+                                 first 16 tokens more likely (an answer to another question, a
+                                 canned reply); margin ``-lead_pmi / scale``
+``unfinished``  ``end_nll``      robust z of ``log(1 + end_nll)`` >= 3.5: the model did not expect
+                                 the response to end there (cut off mid-sentence)
+``repetitive``  ``repetition``   >= 0.6: three or more copies of the same words (a loop)
+``echo``        ``echo``         1: the response repeats a part of the prompt
+``placeholder`` ``placeholder``  1: ``N/A``, ``<nooutput>``, ``...``
+``non_text``    ``non_text``     > 0.3: binary junk, mojibake, base64 blobs
+``no_words``    ``response_words`` < 1: bare punctuation
+==============  ===============  ===================================================================
+
+``junk = max(margins)``; higher = more likely junk. The robust z is ``(x - median) / (1.4826 *
+MAD)`` over the dataset's scored records (Iglewicz and Hoaglin's 3.5 for an outlier), so it means
+the same on any dataset: a cut in the data's own spread, which 20% of junk barely moves. The text
+flags (:mod:`tamis.scorers.heuristics`) are 0/1 or have a fixed threshold, so a fired flag has a
+margin of :data:`FLAG_MARGIN`. Selection drops ``junk > 0`` by default (``--drop-junk-above``),
+with reason ``junk_<signal>`` and the signal's value in the detail.
+
+No weight or threshold here was fitted to labels: 3.5 is the textbook outlier cut, 0 nats is
+"the prompt gives no information", and the flags' thresholds are those of ``--filter default``.
+
+Cost: the ``ce``/``end_nll`` pass and the prompt-free pass ``ifd`` already needs (one forward
+pass more than ``ppl`` alone), and the text heuristics (no model). With fewer than
+:data:`MIN_RECORDS` scored records, or a column whose MAD is 0, the model signals are skipped
+(the spread cannot be estimated) and only the flags count.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tamis.maths import robust_location_scale
+
+JUNK_COLUMNS = ("junk",)
+# Text columns beside ``junk``: the signal with the largest margin and its value, in words.
+JUNK_TEXT_COLUMNS = ("junk_signal", "junk_detail")
+Z_CUT = 3.5
+ROOT = 1 / 2
+FLAG_MARGIN = 2.0
+MIN_RECORDS = 8
+DEFAULT_CUT = 0.0
+
+
+@dataclass(frozen=True)
+class TailSignal:
+    """Fires in the tail of a value: ``sign * value(row)`` at or past ``cut`` (``None``: the robust
+    z cut ``median + Z_CUT * scale`` of the oriented values, within the record's length bin when
+    ``by_length``)."""
+
+    name: str
+    column: str  # what the detail names
+    sign: float  # +1: high values are suspicious; -1: low ones
+    cut: float | None
+    value: Callable[[dict[str, Any]], float | None]
+    meaning: str
+    by_length: bool = False
+
+
+@dataclass(frozen=True)
+class FlagSignal:
+    """Fires when ``column`` passes a fixed threshold: ``op`` is ``">="``, ``">"`` or ``"<"``."""
+
+    name: str
+    column: str
+    op: str
+    threshold: float
+    meaning: str
+
+    def fires(self, value: float) -> bool:
+        """Whether ``value`` passes the threshold (fires)."""
+        if self.op == ">=":
+            return value >= self.threshold
+        if self.op == ">":
+            return value > self.threshold
+        return value < self.threshold
+
+
+def _column(name: str) -> Callable[[dict[str, Any]], float | None]:
+    return lambda row: row.get(name)
+
+
+def _end_root(row: dict[str, Any]) -> float | None:
+    """``end_nll ** (1/3)``: one token's NLL is skewed like a gamma variable, and its cube root is
+    nearly normal (Wilson and Hilferty 1931), so a robust z cut means what it says."""
+    v = row.get("end_nll")
+    return max(v, 0.0) ** ROOT if _finite(v) else None
+
+
+def _mean_pmi(row: dict[str, Any]) -> float | None:
+    """``ce_uncond - ce``: the prompt's information per response token (``-log ifd``)."""
+    ce, ce_uncond = row.get("ce"), row.get("ce_uncond")
+    return ce_uncond - ce if _finite(ce) and _finite(ce_uncond) else None
+
+
+TAILS = (
+    TailSignal(
+        "unlikely", "ce", 1.0, None, _column("ce"), "improbable given the prompt", by_length=True
+    ),
+    TailSignal("unfinished", "end_nll", 1.0, None, _end_root, "the model expected more"),
+)
+# ``unrelated`` needs both: no information at the opening and none on average (IFD >= 1).
+UNRELATED = (
+    TailSignal("unrelated", "lead_pmi", -1.0, 0.0, _column("lead_pmi"), "the prompt does not help"),
+    TailSignal("unrelated", "ifd", -1.0, 0.0, _mean_pmi, "the prompt does not help"),
+)
+FLAGS = (
+    FlagSignal("repetitive", "repetition", ">=", 0.6, "repeats the same words"),
+    FlagSignal("echo", "echo", ">=", 1.0, "repeats the prompt"),
+    FlagSignal("placeholder", "placeholder", ">=", 1.0, "a placeholder"),
+    FlagSignal("non_text", "non_text", ">", 0.3, "not text"),
+    FlagSignal("no_words", "response_words", "<", 1.0, "no words"),
+)
+SIGNALS = ("unlikely", "unrelated", "unfinished", *(f.name for f in FLAGS))
+# The scorers whose columns junk is computed from (``tokens`` writes ``response_tokens``).
+INPUT_SCORERS = ("ce", "ce_uncond", "lead_pmi", "end_nll", "tokens", *(f.column for f in FLAGS))
+LENGTH_BINS = 5  # at most; one per BIN_RECORDS records
+BIN_RECORDS = 200
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One record's junk score, the signal with the largest margin, and that signal in words."""
+
+    junk: float | None
+    signal: str
+    detail: str
+
+
+def junk_scores(rows: Sequence[dict[str, Any]]) -> list[Verdict]:
+    """One :class:`Verdict` per row (``status != "ok"`` rows get ``junk`` None). ``rows`` need the
+    columns of :data:`INPUT_SCORERS` that exist in them; a missing column's signal is skipped.
+    Depends on the set of rows, not on their order."""
+    ok = [r for r in rows if r.get("status", "ok") == "ok"]
+    bins = _length_bins(ok)
+    refs = {id(s): _references(s, ok, bins) for s in (*TAILS, *UNRELATED)}
+    found = {id(r): _signals(r, refs, bins) for r in ok}
+    # Below every cut, records are ordered by their most extreme tail signal's percentile.
+    pct = _percentiles(ok, found)
+    out = []
+    for row in rows:
+        signals = found.get(id(row)) if row.get("status", "ok") == "ok" else None
+        if not signals:
+            detail = "" if signals is None else "no junk signal could be computed"
+            out.append(Verdict(None, "", detail))
+            continue
+        margin, name, detail = max(signals, key=lambda x: x[0])  # first of equals: TAILS order
+        junk = margin if margin > 0 else pct[id(row)] - 1.0
+        out.append(Verdict(round(junk, 6), name, f"{detail} ({MEANINGS[name]})"))
+    return out
+
+
+def _signals(row, refs, bins) -> list[tuple[float, str, str]]:
+    """``(margin, signal, detail)`` of every signal that can be computed for ``row``."""
+    found = [_tail(s, row, refs[id(s)], bins) for s in TAILS]
+    pair = [_tail(s, row, refs[id(s)], bins) for s in UNRELATED]
+    if all(p is not None for p in pair):  # both past their cut, or the lesser margin
+        found.append((min(p[0] for p in pair), "unrelated", "; ".join(p[2] for p in pair)))
+    for f in FLAGS:
+        value = row.get(f.column)
+        if _finite(value) and f.fires(value):
+            found.append((FLAG_MARGIN, f.name, f"{f.column}={value:.4g} {f.op} {f.threshold:g}"))
+    return [x for x in found if x is not None]
+
+
+def _percentiles(rows, found) -> dict[int, float]:
+    """``{id(row): p}``: the highest percentile (0 to 1, ties averaged) of the row's tail-signal
+    margins among the rows that have that signal."""
+    from scipy.stats import rankdata
+
+    best: dict[int, float] = {id(r): 0.0 for r in rows}
+    for name in ("unlikely", "unrelated", "unfinished"):
+        have = [(id(r), m) for r in rows for m, n, _ in found[id(r)] if n == name]
+        if not have:
+            continue
+        ranks = rankdata([m for _, m in have]) / len(have)
+        for (key, _), p in zip(have, ranks, strict=True):
+            best[key] = max(best[key], float(p))
+    return best
+
+
+MEANINGS = {
+    "unlikely": "improbable given the prompt",
+    "unrelated": "the prompt does not help",
+    "unfinished": "the model expected more",
+    **{f.name: f.meaning for f in FLAGS},
+}
+
+
+def add_junk(result) -> None:
+    """Add ``junk``, ``junk_signal`` and ``junk_detail`` to a
+    :class:`~tamis.score.ScoreResult`'s rows and ``junk`` to its columns (once)."""
+    for row, v in zip(result.rows, junk_scores(result.rows), strict=True):
+        row.update(junk=v.junk, junk_signal=v.signal, junk_detail=v.detail)
+    if "junk" not in result.columns:
+        result.columns.append("junk")
+
+
+def _length_bins(rows: Sequence[dict[str, Any]]) -> np.ndarray | None:
+    """Upper edges of equal-count bins of ``response_tokens`` (None: one bin). Likelihood is
+    noisier for short responses (a one-word answer naming a rare fact has a high ``ce``), so a
+    response is compared with responses of about its length."""
+    lengths = np.array([r["response_tokens"] for r in rows if _finite(r.get("response_tokens"))])
+    k = min(LENGTH_BINS, len(lengths) // BIN_RECORDS)
+    if k < 2:
+        return None
+    return np.unique(np.quantile(lengths, np.arange(1, k) / k))
+
+
+def _bin(row: dict[str, Any], bins: np.ndarray | None) -> int:
+    n = row.get("response_tokens")
+    if bins is None or not _finite(n):
+        return 0
+    return int(np.searchsorted(bins, n, side="left"))
+
+
+def _references(s: TailSignal, rows, bins) -> dict[int, tuple[float, float] | None]:
+    """``{bin: (cut, scale)}`` of a tail signal on its oriented values; None for a bin whose
+    spread cannot be estimated (fewer than MIN_RECORDS values, or a MAD of 0)."""
+    groups: dict[int, list[float]] = {}
+    for r in rows:
+        v = s.value(r)
+        if _finite(v):
+            groups.setdefault(_bin(r, bins) if s.by_length else 0, []).append(s.sign * v)
+    out = {}
+    for b, values in groups.items():
+        med, scale = robust_location_scale(np.array(values))
+        if len(values) < MIN_RECORDS or not scale > 0:
+            out[b] = None
+        else:
+            out[b] = (med + Z_CUT * scale if s.cut is None else s.sign * s.cut, scale)
+    return out
+
+
+def _tail(s: TailSignal, row, refs, bins) -> tuple[float, str, str] | None:
+    """``(margin, name, detail)`` of a tail signal for one row; None when it cannot be computed."""
+    value = s.value(row)
+    ref = refs.get(_bin(row, bins) if s.by_length else 0)
+    if ref is None or not _finite(value):
+        return None
+    cut, scale = ref
+    op = ">=" if s.sign > 0 else "<="
+    label = s.column if s.column != "ifd" else "ce_uncond-ce"
+    return (
+        (s.sign * value - cut) / scale,
+        s.name,
+        f"{label}={value:.4g}, cut {op} {s.sign * cut:.4g}",
+    )
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -1,0 +1,202 @@
+"""The junk score: each signal on hand-made score rows, order independence, the selection step and
+its reasons, and the default run with the real bundled model dropping a loop and a copy."""
+
+import json
+import math
+import random
+
+import numpy as np
+import pytest
+from conftest import DEMO
+
+from tamis.cli import main
+from tamis.errors import TamisError
+from tamis.maths import lead_pmi, robust_location_scale
+from tamis.scorers.junk import FLAG_MARGIN, Z_CUT, junk_scores
+from tamis.select import Selection, select
+
+
+def clean_rows(n=40, seed=0):
+    """Rows as the scorers write them for ordinary records: spread-out likelihoods, the prompt
+    helping (lead_pmi and ce_uncond - ce positive), no text flag."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        ce = rng.uniform(1.5, 2.5)
+        rows.append(
+            {
+                "index": i,
+                "id": f"r{i:03d}",
+                "status": "ok",
+                "detail": "",
+                "truncated": False,
+                "ce": ce,
+                "ce_uncond": ce + rng.uniform(0.3, 1.0),
+                "lead_pmi": rng.uniform(8.0, 20.0),
+                "end_nll": rng.uniform(0.1, 2.0),
+                "response_tokens": rng.randint(20, 60),
+                "repetition": rng.uniform(0.0, 0.1),
+                "echo": 0.0,
+                "placeholder": 0.0,
+                "non_text": 0.0,
+                "response_words": 30.0,
+            }
+        )
+    return rows
+
+
+def verdicts(rows):
+    return {r["id"]: v for r, v in zip(rows, junk_scores(rows), strict=True)}
+
+
+def test_maths_lead_pmi_and_robust_scale_by_hand():
+    assert lead_pmi(np.array([1.0, 2.0, 9.0]), np.array([3.0, 2.5, 0.0]), 2) == pytest.approx(2.5)
+    assert math.isnan(lead_pmi(np.array([]), np.array([]), 4))
+    assert robust_location_scale(np.array([1.0, 2.0, 3.0, 4.0, 100.0, np.nan])) == (
+        3.0,
+        pytest.approx(1.4826),
+    )
+
+
+def test_clean_rows_are_not_junk_and_each_signal_fires_on_its_defect():
+    rows = clean_rows()
+    assert all(v.junk < 0 for v in junk_scores(rows))
+    bad = {
+        "garbled": {"ce": 9.0, "ce_uncond": 9.5},
+        "other-answer": {"lead_pmi": -6.0, "ce_uncond": 2.0, "ce": 2.1},
+        "cut-off": {"end_nll": 25.0},
+        "loop": {"repetition": 0.8},
+        "copy": {"echo": 1.0},
+        "na": {"placeholder": 1.0},
+        "blob": {"non_text": 0.9},
+        "dots": {"response_words": 0.0},
+    }
+    expected = {
+        "garbled": "unlikely",
+        "other-answer": "unrelated",
+        "cut-off": "unfinished",
+        "loop": "repetitive",
+        "copy": "echo",
+        "na": "placeholder",
+        "blob": "non_text",
+        "dots": "no_words",
+    }
+    for i, (name, change) in enumerate(bad.items()):
+        rows.append({**clean_rows(1, seed=100 + i)[0], "index": 40 + i, "id": name, **change})
+    got = verdicts(rows)
+    for name, signal in expected.items():
+        assert got[name].junk > 0 and got[name].signal == signal, (name, got[name])
+    assert got["loop"].junk == FLAG_MARGIN and "repetition=0.8 >= 0.6" in got["loop"].detail
+    assert "lead_pmi=-6" in got["other-answer"].detail
+    assert sum(v.junk > 0 for v in got.values()) == len(bad)
+
+
+def test_unrelated_needs_both_the_opening_and_the_whole_response():
+    rows = clean_rows()
+    # a generic opening, but the rest of the response uses the prompt: not junk
+    rows.append({**rows[0], "index": 40, "id": "generic-opening", "lead_pmi": -4.0})
+    # the whole response gains nothing from the prompt, though its opening does: not junk
+    rows.append({**rows[1], "index": 41, "id": "on-topic-start", "ce_uncond": rows[1]["ce"] - 0.2})
+    got = verdicts(rows)
+    assert got["generic-opening"].junk < 0 and got["on-topic-start"].junk < 0
+
+
+def test_margins_are_robust_z_past_the_cut():
+    rows = clean_rows()
+    values = np.array([r["ce"] for r in rows] + [9.0])
+    rows.append({**rows[0], "index": 40, "id": "garbled", "ce": 9.0, "ce_uncond": 9.5})
+    med, scale = robust_location_scale(values)
+    assert verdicts(rows)["garbled"].junk == pytest.approx((9.0 - med) / scale - Z_CUT, abs=1e-5)
+
+
+def test_independent_of_record_order_and_unscored_rows_get_none():
+    rows = clean_rows(60)
+    rows[3]["ce"] = 12.0
+    rows.append({"index": 60, "id": "bad", "status": "bad_json", "detail": "x", "truncated": False})
+    before = verdicts(rows)
+    shuffled = rows[:]
+    random.Random(4).shuffle(shuffled)
+    assert verdicts(shuffled) == before
+    assert before["bad"].junk is None and before["r003"].signal == "unlikely"
+
+
+def test_too_few_records_leave_only_the_flags():
+    rows = clean_rows(5)
+    rows[0]["ce"] = 50.0
+    rows[1]["placeholder"] = 1.0
+    got = verdicts(rows)
+    assert got["r001"].signal == "placeholder" and got["r001"].junk == FLAG_MARGIN
+    assert got["r000"].junk is None  # no spread to compare with, no flag: no verdict
+
+
+def test_short_answers_are_compared_with_short_answers():
+    """A one-word answer naming a rare fact has a high ce; among 1,000 records (5 length bins) it
+    is judged against other short answers, not against long ones."""
+    rng = random.Random(3)
+    rows = []
+    for i in range(1000):
+        short = i % 5 == 0
+        ce = rng.uniform(3.0, 8.0) if short else rng.uniform(1.5, 2.5)
+        rows.append(
+            {**clean_rows(1, seed=i)[0], "index": i, "id": f"r{i:04d}", "ce": ce,
+             "ce_uncond": ce + 0.5, "response_tokens": rng.randint(1, 3) if short else 50}
+        )  # fmt: skip
+    got = junk_scores(rows)
+    short_dropped = sum(v.junk > 0 for r, v in zip(rows, got, strict=True) if r["index"] % 5 == 0)
+    assert short_dropped == 0
+
+
+def test_selection_drops_junk_first_with_the_signal_as_reason():
+    rows = clean_rows()
+    rows.append({**rows[0], "index": 40, "id": "loop", "repetition": 0.9, "ce": 0.2})
+    for row, v in zip(rows, junk_scores(rows), strict=True):
+        row.update(junk=v.junk, junk_signal=v.signal, junk_detail=v.detail)
+    decisions = {rows[d.index]["id"]: d for d in select(rows, Selection(by="ce", keep=10))}
+    loop = decisions["loop"]  # the lowest ce of all: ranked first without the junk filter
+    assert not loop.kept and loop.reason == "junk_repetitive" and "repetition=0.9" in loop.detail
+    assert sum(d.kept for d in decisions.values()) == 10
+    off = {
+        rows[d.index]["id"]: d
+        for d in select(rows, Selection(by="ce", keep=10, drop_junk_above=math.inf))
+    }
+    assert off["loop"].kept
+    lenient = select(rows, Selection(by="ce", keep=10, drop_junk_above=5.0))
+    assert lenient[40].kept
+
+
+def test_junk_limit_without_the_column_is_a_clear_error():
+    rows = clean_rows()
+    with pytest.raises(TamisError, match="--drop-junk-above needs the junk score"):
+        select(rows, Selection(by="ce", drop_junk_above=0.0))
+    assert len(select(rows, Selection(by="ce"))) == 40  # default: off without the column
+
+
+def test_default_run_drops_a_looping_and_a_copied_response(tmp_path, capsys):
+    """The real bundled model on 24 demo records plus a loop and a copy: ``tamis run --keep 0.5``
+    with nothing else drops both as junk, with the signal in the reason and the summary."""
+    with DEMO.open(encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    rows = [r for r in rows if 100 <= len(r["output"]) <= 500][:24]
+    loop_of = rows[0]["output"].split(".")[0].strip() + ". "
+    rows.append({**rows[1], "uid": "loop", "output": rows[1]["output"][:60] + " " + loop_of * 6})
+    rows.append({**rows[2], "uid": "copy", "output": rows[2]["instruction"]})
+    for i, r in enumerate(rows):
+        r["id"] = r.pop("uid") if r["uid"] in ("loop", "copy") else f"demo-{i}"
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    assert main(["run", str(data), "-o", str(tmp_path / "out"), "--keep", "0.5"]) == 0
+    err = capsys.readouterr().err
+    rejected = {}
+    with (tmp_path / "out" / "rejected.jsonl").open() as f:
+        for line in f:
+            item = json.loads(line)
+            rejected[item["id"]] = item
+    assert rejected["loop"]["reason"] == "junk_repetitive"
+    assert rejected["copy"]["reason"] == "junk_echo"
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    by_signal = manifest["counts"]["junk_by_signal"]
+    assert by_signal["repetitive"] >= 1 and by_signal["echo"] >= 1
+    assert manifest["selection"]["drop_junk_above"] == 0.0
+    assert "junk filter (junk > 0): dropped" in err and "repetitive" in err and "echo" in err
+    kept = manifest["counts"]["selected"]
+    assert kept == 13  # half of the 26 scored records, after the junk
