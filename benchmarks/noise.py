@@ -43,7 +43,7 @@ from tamis.noise import KINDS, check_kinds, corrupt, write_corrupted
 
 ALPACA = SHARED / "alpaca_52k.jsonl"
 RESULTS = Path(__file__).resolve().parent / "results" / "noise.json"
-DEFAULT_SCORERS = ("ppl", "ifd", "ce", "heuristics")
+DEFAULT_SCORERS = ("ppl", "ifd", "ce", "junk", "heuristics")
 BASE_COLUMNS = {"index", "id", "status", "detail", "truncated"}
 
 
@@ -66,24 +66,28 @@ def load_clean(path: Path | None, n: int | None) -> list[dict]:
     return [rows[i] for i in picks]
 
 
-def score_noisy(noisy: Path, args) -> tuple[list[dict], list[str], dict]:
-    """Score ``noisy`` with the library; rows in input order (``index`` = position)."""
+def score_noisy(noisy: Path, args, lm=None) -> tuple[list[dict], list[str], dict]:
+    """Score ``noisy`` with the library as ``tamis score`` does (the junk score included when
+    asked for); rows in input order (``index`` = position). ``lm``: a loaded model to reuse."""
     from tamis.cache import ScoreCache
     from tamis.models import load_model
     from tamis.outputs import write_scores
     from tamis.readers import read_dataset
     from tamis.score import score_dataset
-    from tamis.scorers import get_scorers
+    from tamis.scorers import JUNK, get_scorers
+    from tamis.scorers.junk import add_junk
 
     scorers = get_scorers(args.scorer)
     data = read_dataset(noisy, skip_bad=True)  # rejected records keep a row with their reason
-    lm = load_model(args.model, args.device)
+    lm = lm or load_model(args.model, args.device)
     cache_path = args.cache or args.out / "cache" / "nll.sqlite"
     with ScoreCache(cache_path) as cache:
         result = score_dataset(
             data, lm, scorers, cache, args.template, args.max_tokens, args.batch_size
         )
-    write_scores(args.out / "scores.parquet", result.rows, result.columns)
+    if JUNK in args.scorer:
+        add_junk(result)
+    write_scores(noisy.parent / "scores.parquet", result.rows, result.columns)
     info = {"model": lm.name, "model_sha256": lm.sha256, "template": result.template}
     return result.rows, list(result.columns), {**info, "score_stats": result.stats}
 
@@ -231,6 +235,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--rate", type=float, default=0.2, help="share of records to corrupt (0.2)")
     p.add_argument("--seed", type=int, default=0, help="corruption seed (0)")
+    p.add_argument(
+        "--seeds",
+        default=None,
+        help="several corruption seeds, comma-separated (e.g. 0,1,2): the multi-seed study of "
+        "benchmarks/noise_study.py (hard set, junk filter, kept half, clean data); "
+        "OUT/seedS/ and OUT/clean/ per seed",
+    )
     p.add_argument("--kinds", default=",".join(KINDS), help="corruptions, comma-separated (all)")
     p.add_argument("--out", type=Path, default=Path("out/noise"), help="output folder (out/noise)")
     p.add_argument(
@@ -259,6 +270,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     args = p.parse_args(argv)
     args.scorer = args.scorer or list(DEFAULT_SCORERS)
+    if args.seeds is not None:
+        try:
+            args.seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
+        except ValueError:
+            raise TamisError(f"--seeds '{args.seeds}': give integers, e.g. 0,1,2") from None
+        if not args.seeds or args.scores:
+            raise TamisError("--seeds needs at least one seed and takes no --scores")
     args.kinds = check_kinds([k.strip() for k in args.kinds.split(",") if k.strip()])
     if args.n is not None and args.n < 1:
         raise TamisError(f"--n must be at least 1, got {args.n}")
@@ -269,6 +287,8 @@ def run(argv: list[str] | None = None) -> dict:
     start = time.perf_counter()
     args = parse_args(argv)
     clean = load_clean(args.data, args.n)
+    if args.seeds is not None:
+        return run_study(args, clean, argv, start)
     objects, labels = corrupt(clean, args.rate, args.seed, args.kinds)
     noisy, _ = write_corrupted(args.out, objects, labels)
     rows, columns, info = score_noisy(noisy, args)
@@ -303,6 +323,36 @@ def run(argv: list[str] | None = None) -> dict:
     )
     for column, why in skipped.items():
         print(f"skipped {column}: {why}")
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    print(f"wrote {args.results}")
+    return report
+
+
+def run_study(args, clean: list[dict], argv, start: float) -> dict:
+    from noise_study import markdown as study_markdown
+    from noise_study import run_seeds
+
+    study = run_seeds(args, clean, args.seeds)
+    kinds = list(args.kinds)
+    table = study_markdown(study, kinds)
+    report = {
+        "command": shlex.join(["python", *(sys.argv if argv is None else [__file__, *argv])]),
+        "data": str(args.data or ALPACA),
+        "sample_size": len(clean),
+        "rate": args.rate,
+        "kinds": kinds,
+        "scorers": args.scorer,
+        **study,
+        "table": table,
+        "wall_s": time.perf_counter() - start,
+    }
+    print(table)
+    print(f"hard set (ppl prefers the corruption): {study['hard_kinds']}")
+    print(f"junk at its cut: {json.dumps(study['junk_at_cut'])}")
+    print(f"kept half: {json.dumps(study['kept_half'])}")
+    c = study["clean_only"]
+    print(f"clean sample alone: junk drops {c['dropped']} of {c['records']} {c['by_signal']}")
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(report, indent=2, default=str) + "\n")
     print(f"wrote {args.results}")
