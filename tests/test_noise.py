@@ -233,97 +233,60 @@ def test_property_count_determinism_and_untouched(texts, rate, seed):
             assert rec["output"].startswith(obj["output"])
 
 
-# The defects of real instruction data (tamis.noise_kinds), each on hand-made examples.
+# The first five kinds, byte for byte as before the nine below were added (computed with that code).
 
-ANSWER = "Paris is the capital of France. It lies on the Seine.\nIt has 2 million people."
-
-
-def one(kind, records=None, seed=0):
-    """The corrupted text of the first record under ``kind`` alone (every record corrupted)."""
-    records = records or [
-        {"instruction": "Name the capital of France.", "input": "", "output": ANSWER},
-        {"instruction": "List two birds.", "input": "", "output": "Robin and sparrow are birds."},
-        {"instruction": "Add 2 and 3.", "input": "2, 3", "output": "The sum of them is 5."},
-    ]
-    _, labels = corrupt(records, 1.0, seed, [kind])
-    return labels[0]["corrupted"], labels
-
-
-def test_loop_repeats_a_sentence_or_phrase():
-    from tamis.scorers.heuristics import repetition
-
-    for seed in range(6):
-        text, _ = one("loop", seed=seed)
-        assert repetition(text) >= 0.6, text
-
-
-def test_copy_prompt_gives_the_prompt_back():
-    text, labels = one("copy_prompt")
-    assert text == "Name the capital of France."
-    third = labels[2]["corrupted"]
-    assert third in ("Add 2 and 3.", "2, 3", "Add 2 and 3.\n\n2, 3")
-
-
-def test_refusal_is_a_filled_template():
-    from tamis.noise_kinds import REFUSALS, task_of
-
-    assert task_of("Name the capital of France.") == "name the capital of France"
-    for seed in range(6):
-        text, _ = one("refusal", seed=seed)
-        filled = {t.format(task="name the capital of France") for t in REFUSALS}
-        assert text in filled
-
-
-def test_runon_and_merge_append_another_records_text():
-    text, _ = one("runon")
-    assert text.startswith(ANSWER) and len(text) > len(ANSWER)
-    tail = text[len(ANSWER) :]
-    assert ("List two birds." in tail and "Robin and sparrow are birds." in tail) or (
-        "Add 2 and 3." in tail and "The sum of them is 5." in tail
-    )
-    text, _ = one("merge")
-    assert text in {
-        ANSWER + sep + o for sep in ("\n\n", " ") for o in ("Robin and sparrow are birds.", "The sum of them is 5.")
-    }
+OLD_FIVE = ("swap", "truncate", "shuffle", "number", "empty")
+GOLDEN_RECORDS = [
+    {
+        "instruction": "When did Apollo 11 land?",
+        "input": "",
+        "output": "Apollo 11 landed on the Moon in 1969, with Neil Armstrong and Buzz Aldrin.",
+    },
+    {
+        "instruction": "Give three tips.",
+        "input": "",
+        "output": "1. Eat well\n2. Sleep 8 hours\n3. Walk to Lyon often",
+    },
+    {
+        "instruction": "Describe Rome.",
+        "input": "city",
+        "output": "Rome is old. It was founded, legend says, by Romulus and Remus.",
+    },
+]
+APOLLO, TIPS, _ = (r["output"] for r in GOLDEN_RECORDS)
+GOLDEN = {
+    "swap": [TIPS, APOLLO, APOLLO],
+    "truncate": [
+        "Apollo 11 landed",
+        "1. Eat well\n2. Sleep",
+        "Rome is old. It was founded, legend",
+    ],
+    "shuffle": [
+        "with the Apollo Aldrin. 11 Moon landed in Neil Armstrong and Buzz 1969, on",
+        "3. Eat hours 8 often well to 1. Walk 2. Sleep Lyon",
+        "old. Romulus by says, It and Remus. was legend is Rome founded,",
+    ],
+    "number": [
+        "Apollo 11 landed on the Moon in 2024, with Neil Armstrong and Buzz Aldrin.",
+        "1. Eat well\n2. Sleep 6 hours\n3. Walk to Lyon often",
+        "Rome is old. It was founded, legend says, by Buzz and Remus.",
+    ],
+    "empty": ["I don't know.", "N/A", "N/A"],
+}
+GOLDEN_MIXED = [
+    ("number", "Apollo 11 landed on the Moon in 2494, with Neil Armstrong and Buzz Aldrin."),
+    ("empty", "I don't know."),
+    ("swap", APOLLO),
+    ("shuffle", "landed Buzz Armstrong Moon Neil and Apollo on 11 in Aldrin. the with 1969,"),
+    ("swap", APOLLO),
+    ("truncate", "Rome is old. It was founded,"),
+]
 
 
-def test_escapes_decode_back_to_the_original():
-    import html
-
-    records = [{"instruction": "Say it.", "output": ANSWER + ' "Yes," she said.'}]
-    for seed in range(6):
-        text, _ = one("escapes", records, seed=seed)
-        if "<br>" in text or "&" in text:
-            back = html.unescape(text.replace("<br>", "\n"))
-        else:
-            back = text.replace("\\n", "\n").replace("\\'", "'").replace('\\"', '"')
-        assert back == records[0]["output"] and text != back
-
-
-def test_markup_strips_back_to_the_words():
-    import re
-
-    for seed in range(4):
-        text, _ = one("markup", seed=seed)
-        assert "<p>" in text
-        stripped = re.sub(r"<[^>]+>", " ", text.replace("&nbsp;", " "))
-        assert stripped.split() == ANSWER.split()
-
-
-def test_typos_edit_some_words_once():
-    text, _ = one("typos")
-    before, after = ANSWER.split(), text.split()
-    assert len(before) == len(after)
-    changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
-    assert 1 <= len(changed) <= 3
-    for a, b in changed:
-        assert abs(len(a) - len(b)) <= 1
-
-
-def test_boilerplate_adds_lines_around_the_answer():
-    from tamis.noise_kinds import BOILERPLATE
-
-    text, _ = one("boilerplate")
-    assert ANSWER in text
-    extra = text.replace(ANSWER, "").strip().split("\n")
-    assert 1 <= len(extra) <= 3 and all(line in BOILERPLATE for line in extra)
+def test_first_five_kinds_unchanged_byte_for_byte():
+    assert KINDS[:5] == OLD_FIVE and len(KINDS) == 14
+    for kind, expected in GOLDEN.items():
+        _, labels = corrupt(GOLDEN_RECORDS, 1.0, 11, [kind])
+        assert [label["corrupted"] for label in labels] == expected, kind
+    _, labels = corrupt(GOLDEN_RECORDS * 2, 1.0, 5, OLD_FIVE)
+    assert [(label["kind"], label["corrupted"]) for label in labels] == GOLDEN_MIXED

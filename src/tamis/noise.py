@@ -27,8 +27,9 @@ Corruptions (:data:`KINDS`; the names are stable labels):
 
 ``truncate`` and ``shuffle`` need at least :data:`MIN_WORDS` words (and ``shuffle`` two different
 words); ``number`` needs a number or an entity-like word; ``swap`` another record with a different
-response; ``empty`` applies to every record. :func:`corrupt` gives each kind an equal share of the
-corrupted records, as far as the records allow (see there).
+response; ``empty`` applies to every record; :mod:`tamis.noise_kinds` says when each of the other
+nine applies (``copy_prompt`` and ``runon`` need an instruction). :func:`corrupt` gives each kind
+an equal share of the corrupted records, as far as the records allow (see there).
 """
 
 from __future__ import annotations
@@ -207,6 +208,7 @@ def _first_text(obj: dict[str, Any], fields: Sequence[str]) -> str | None:
 
 
 def _check_rate(rate: float) -> None:
+    """Fail with the bad value and an example unless ``rate`` is a number in [0, 1]."""
     ok = isinstance(rate, (int, float)) and not isinstance(rate, bool) and 0 <= rate <= 1
     if not ok:  # NaN fails the comparison too
         raise TamisError(
@@ -324,14 +326,16 @@ class _Corruptor:
         return noise_kinds.loop(self.responses[index], rng, MIN_WORDS)
 
     def _copy_prompt(self, index: int, rng: random.Random) -> str | None:
-        return noise_kinds.copy_prompt(*self.prompts[index], rng)
+        return noise_kinds.copy_prompt(self.responses[index], *self.prompts[index], rng)
 
     def _refusal(self, index: int, rng: random.Random) -> str | None:
         return noise_kinds.refusal(self.prompts[index][0], rng)
 
     def _runon(self, index: int, rng: random.Random) -> str | None:
+        if self.prompts[index][0] is None:
+            return None
         j = self._other(index, rng, need_instruction=True)
-        if j is None or self.prompts[index][0] is None:
+        if j is None:
             return None
         return noise_kinds.runon(self.responses[index], self.prompts[j][0], self.responses[j], rng)
 
