@@ -54,6 +54,8 @@ COLUMNS = (
     "non_text",
     "dup_exact",
     "dup_near",
+    "markup",
+    "template_leak",
 )
 
 

@@ -110,3 +110,24 @@ def robust_location_scale(values: np.ndarray) -> tuple[float, float]:
         return math.nan, math.nan
     med = float(np.median(x))
     return med, 1.4826 * float(np.median(np.abs(x - med)))
+
+
+def peak_window(nll: np.ndarray, width: int) -> float:
+    """The largest mean over ``width`` consecutive values of ``nll``: the least likely stretch of
+    a response. The mean of all values when there are ``width`` or fewer; NaN for none.
+
+    A defect confined to a part of a response (a second answer appended, a leaked template line,
+    garbled words) hardly moves the mean NLL of a long response, but it is the worst stretch.
+
+    >>> peak_window(np.array([1.0, 1.0, 5.0, 3.0, 1.0]), 2)
+    4.0
+    """
+    if width < 1:
+        raise ValueError(f"peak_window width={width}: need at least one token")
+    x = np.asarray(nll, dtype=np.float64)
+    if x.size == 0:
+        return math.nan
+    if x.size <= width:
+        return float(x.mean())
+    sums = np.concatenate([[0.0], np.cumsum(x)])
+    return float(((sums[width:] - sums[:-width]) / width).max())

@@ -117,6 +117,15 @@ TAILS = (
         "unlikely", "ce", 1.0, None, _column("ce"), "improbable given the prompt", by_length=True
     ),
     TailSignal("unfinished", "end_nll", 1.0, None, _end_root, "the model expected more"),
+    TailSignal(
+        "unlikely_part",
+        "peak_nll",
+        1.0,
+        None,
+        _column("peak_nll"),
+        "a stretch is improbable",
+        by_length=True,
+    ),
 )
 # ``unrelated`` needs both: no information at the opening and none on average (IFD >= 1).
 UNRELATED = (
@@ -129,10 +138,14 @@ FLAGS = (
     FlagSignal("placeholder", "placeholder", ">=", 1.0, "a placeholder"),
     FlagSignal("non_text", "non_text", ">", 0.3, "not text"),
     FlagSignal("no_words", "response_words", "<", 1.0, "no words"),
+    FlagSignal("markup", "markup", ">=", 1.0, "markup or escapes the prompt did not ask for"),
+    FlagSignal("template_leak", "template_leak", ">=", 1.0, "a template marker: a run-on"),
 )
-SIGNALS = ("unlikely", "unrelated", "unfinished", *(f.name for f in FLAGS))
+SIGNALS = ("unlikely", "unrelated", "unfinished", "unlikely_part", *(f.name for f in FLAGS))
 # The scorers whose columns junk is computed from (``tokens`` writes ``response_tokens``).
-INPUT_SCORERS = ("ce", "ce_uncond", "lead_pmi", "end_nll", "tokens", *(f.column for f in FLAGS))
+INPUT_SCORERS = (
+    "ce", "ce_uncond", "lead_pmi", "end_nll", "peak_nll", "tokens", *(f.column for f in FLAGS)
+)  # fmt: skip
 LENGTH_BINS = 5  # at most; one per BIN_RECORDS records
 BIN_RECORDS = 200
 
@@ -183,25 +196,28 @@ def _signals(row, refs, bins) -> list[tuple[float, str, str]]:
 
 
 def _percentiles(rows, found) -> dict[int, float]:
-    """``{id(row): p}``: the highest percentile (0 to 1, ties averaged) of the row's tail-signal
-    margins among the rows that have that signal."""
+    """``{id(row): p}`` in [0, 1): Fisher's combination of the row's tail-signal percentiles,
+    ``F = -2 * sum(log(1 - pct))`` with ``pct`` the margin's rank among the rows that have that
+    signal (ties averaged, scaled into (0, 1)), mapped to ``1 - 1 / (1 + F)``. A record far out on
+    one signal, or out on several, comes first."""
     from scipy.stats import rankdata
 
-    best: dict[int, float] = {id(r): 0.0 for r in rows}
-    for name in ("unlikely", "unrelated", "unfinished"):
+    fisher: dict[int, float] = {id(r): 0.0 for r in rows}
+    for name in ("unlikely", "unrelated", "unfinished", "unlikely_part"):
         have = [(id(r), m) for r in rows for m, n, _ in found[id(r)] if n == name]
         if not have:
             continue
-        ranks = rankdata([m for _, m in have]) / len(have)
+        ranks = rankdata([m for _, m in have]) / (len(have) + 1)
         for (key, _), p in zip(have, ranks, strict=True):
-            best[key] = max(best[key], float(p))
-    return best
+            fisher[key] += -2.0 * math.log(1.0 - float(p))
+    return {key: 1.0 - 1.0 / (1.0 + f) for key, f in fisher.items()}
 
 
 MEANINGS = {
     "unlikely": "improbable given the prompt",
     "unrelated": "the prompt does not help",
     "unfinished": "the model expected more",
+    "unlikely_part": "a stretch is improbable",
     **{f.name: f.meaning for f in FLAGS},
 }
 

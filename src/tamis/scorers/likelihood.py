@@ -1,6 +1,6 @@
 """Likelihood of the response under the scorer model.
 
-Columns ``ce``, ``ppl``, ``ce_uncond``, ``ppl_uncond`` and ``end_nll``.
+Columns ``ce``, ``ppl``, ``ce_uncond``, ``ppl_uncond``, ``end_nll`` and ``peak_nll``.
 
 ``ce`` = mean over response tokens of -log p(token | prompt, earlier response tokens);
 ``ppl`` = exp(ce). The ``_uncond`` variants score the same tokens with no prompt.
@@ -11,13 +11,18 @@ learned (noise, wrong answers, mismatched prompt and response) and are filtered 
 ``end_nll`` is the NLL of the response's last token, the end of turn (``<|im_end|>`` or EOS,
 which every template appends to the response): how surprised the model is that the response
 stops there. A response cut off mid-sentence scores high; lower is better.
+
+``peak_nll`` is the mean NLL of the response's least likely stretch of :data:`PEAK_TOKENS`
+tokens, the end token left out (:func:`tamis.maths.peak_window`): a defect in one part of a long
+response (a second answer appended, a leaked template line, typos) shows there, not in ``ce``.
+Lower is better.
 """
 
 from __future__ import annotations
 
 import math
 
-from tamis.maths import cross_entropy, perplexity
+from tamis.maths import cross_entropy, peak_window, perplexity
 from tamis.scorers.base import Scorer, TokenNLL
 
 COND = frozenset({"conditional"})
@@ -40,6 +45,15 @@ def _ppl_uncond(t: TokenNLL) -> dict[str, float]:
     return {"ppl_uncond": perplexity(t.unconditional)}
 
 
+PEAK_TOKENS = 8
+
+
+def _peak_nll(t: TokenNLL) -> dict[str, float]:
+    c = t.conditional
+    body = c[:-1] if c is not None and len(c) > 1 else c
+    return {"peak_nll": peak_window(body, PEAK_TOKENS) if body is not None else math.nan}
+
+
 def _end_nll(t: TokenNLL) -> dict[str, float]:
     c = t.conditional
     return {"end_nll": float(c[-1]) if c is not None and len(c) else math.nan}
@@ -50,3 +64,4 @@ PPL = Scorer("ppl", ("ppl",), "lower", COND, _ppl)
 CE_UNCOND = Scorer("ce_uncond", ("ce_uncond",), "lower", UNCOND, _ce_uncond)
 PPL_UNCOND = Scorer("ppl_uncond", ("ppl_uncond",), "lower", UNCOND, _ppl_uncond)
 END_NLL = Scorer("end_nll", ("end_nll",), "lower", COND, _end_nll)
+PEAK_NLL = Scorer("peak_nll", ("peak_nll",), "lower", COND, _peak_nll)

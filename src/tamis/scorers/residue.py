@@ -1,0 +1,92 @@
+"""Residue of the pipeline that made the data: markup and template markers in a response. Text
+scorers, no model; each 1.0 when found, else 0.0 (lower is better).
+
+- ``markup``: HTML or serialisation residue that the prompt did not ask for: an HTML tag
+  (``<p>``, ``</div>``, ``<br>``, ``<li>``; a known tag name, so ``a < b`` and ``<name>`` are not
+  tags), an HTML entity (``&amp;``, ``&quot;``, ``&#39;``, ``&nbsp;``), or a literal escape
+  sequence (the two characters ``\\n``, ``\\t``, ``\\"`` or ``\\'``) in a response without a code
+  block. It is not residue when the prompt itself holds markup or escapes, or asks about HTML,
+  XML, code or a program (``Write an HTML page``): there the response's tags are the answer.
+  Scraped pages (ShareGPT's HTML-to-markdown clean-up) and double-escaped exports (Alpaca-cleaned's
+  "extraneous escape characters") leave these.
+- ``template_leak``: a chat or instruction template's marker inside the response:
+  ``### Instruction``, ``### Input``, ``### Response`` (Alpaca), ``<|im_start|>``,
+  ``<|im_end|>``, ``<|endoftext|>`` (ChatML, GPT), ``[INST]``, ``[/INST]``, ``<s>``, ``</s>``
+  (Llama 2), unless the prompt has one too. A generator that did not stop writes the next
+  example after its answer. Role names such as ``User:`` or ``Human:`` are not markers here:
+  written dialogues and labelled lists use them.
+
+Measured on the whole of Alpaca 52k and Dolly 15k (the cost on real data): see
+``docs/guide.md#junk``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tamis.records import Record
+from tamis.scorers.base import TextScorer
+
+_TAGS = (
+    "p|br|div|span|li|ul|ol|a|b|i|em|strong|h[1-6]|table|tr|td|th|tbody|thead|img|hr|pre|code|"
+    "blockquote|section|article|header|footer|nav|body|html|head|title|script|style|font|center|"
+    "small|sup|sub|u|s|label|input|form|button|iframe|meta|link"
+)
+_TAG = re.compile(rf"</?(?:{_TAGS})(?:\s+[^<>]*)?/?>", re.IGNORECASE)
+_ENTITY = re.compile(r"&(?:[a-z]{2,8}|#\d{2,5}|#x[0-9a-f]{2,4});", re.IGNORECASE)
+_ESCAPE = re.compile(r"\\[nt](?![A-Za-z])|\\[\"']")  # not LaTeX's \times, \newline
+_CODE_PROMPT = re.compile(
+    r"\b(html|xml|css|markup|tag|tags|code|program|script|function|regex|json|string|escape|"
+    r"python|java|javascript|c\+\+|sql|latex|markdown|web ?page|website|form|react|component|"
+    r"equation|formula)\b",
+    re.IGNORECASE,
+)
+_LEAK = re.compile(
+    r"###\s*(?:instruction|input|response)\b|<\|(?:im_start|im_end|endoftext)\|>|\[/?INST\]|</?s>",
+    re.IGNORECASE,
+)
+
+
+def markup(response: str, prompt: str) -> float:
+    """1.0 when ``response`` holds markup or escape residue the prompt did not ask for (see the
+    module docstring), else 0.0.
+
+    >>> markup("<p>Paris is the capital.</p>", "Name the capital of France.")
+    1.0
+    >>> markup("<p>Hello</p>", "Write an HTML paragraph saying hello.")
+    0.0
+    """
+    if "```" in response or _CODE_PROMPT.search(prompt):
+        return 0.0
+    if _TAG.search(prompt) or _ENTITY.search(prompt) or _ESCAPE.search(prompt):
+        return 0.0
+    found = _TAG.search(response) or _ENTITY.search(response) or _ESCAPE.search(response)
+    return 1.0 if found else 0.0
+
+
+def template_leak(response: str, prompt: str) -> float:
+    """1.0 when ``response`` holds a template marker that ``prompt`` does not, else 0.0.
+
+    >>> template_leak("Paris.\\n\\n### Instruction:\\nName a river.", "Name a capital.")
+    1.0
+    """
+    return 1.0 if _LEAK.search(response) and not _LEAK.search(prompt) else 0.0
+
+
+def prompt_text(rec: Record) -> str:
+    """Every prompt message's text, joined."""
+    return "\n".join(m.content for m in rec.prompt)
+
+
+def _all(column: str, fn):
+    def compute_all(records: list[Record]) -> dict[str, list[float]]:
+        return {column: [fn(r.response, prompt_text(r)) for r in records]}
+
+    return compute_all
+
+
+MARKUP = TextScorer("markup", ("markup",), "lower", _all("markup", markup))
+TEMPLATE_LEAK = TextScorer(
+    "template_leak", ("template_leak",), "lower", _all("template_leak", template_leak)
+)
+RESIDUE_SCORERS = (MARKUP, TEMPLATE_LEAK)
