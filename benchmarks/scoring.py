@@ -27,6 +27,11 @@ measures:
   ``--scaling-only`` runs this step alone and replaces the entry for its scorers in the existing
   results file, keeping its throughput measurements and other scaling runs; a run with
   ``--no-scaling`` likewise keeps the file's ``scaling`` entries.
+- **junk** (``--junk-cost``, alone): the default scorers, which the junk score needs (``ce``,
+  ``ppl``, the prompt-free pass of ``ifd``, ``lead_pmi``, ``end_nll``, ``peak_nll``, the text
+  heuristics, then ``junk`` over the dataset), against ``ppl`` alone, interleaved in one run on
+  the same records with a fresh cache each time: records/s (median of ``--repeats``) and the
+  ratio. Kept under ``junk_cost`` in the results file.
 
 Tokens are the records' tokens: the whole rendered record for ``ppl``, plus the response with
 its short prefix for the unconditional pass of ``ifd``; padding is not counted. Tokens run are
@@ -65,15 +70,19 @@ def write_sample(n: int, path: Path, seed: int = SEED) -> Path:
 
 
 def tamis_pass(lm, data, names: list[str], batch: int) -> dict:
-    """One scoring run of ``data`` with a fresh cache; returns timing and the scores by id."""
+    """One scoring run of ``data`` with a fresh cache; returns timing and the scores by id. With
+    ``junk`` among ``names``, the junk score is computed too, inside the timing."""
     from tamis.cache import ScoreCache
     from tamis.score import score_dataset
-    from tamis.scorers import get_scorers
+    from tamis.scorers import JUNK, get_scorers
+    from tamis.scorers.junk import add_junk
 
     with tempfile.TemporaryDirectory() as tmp:
         cache = ScoreCache(Path(tmp) / "nll.sqlite")
         t0 = time.perf_counter()
         result = score_dataset(data, lm, get_scorers(names), cache, TEMPLATE, MAX_TOKENS, batch)
+        if JUNK in names:
+            add_junk(result)
         wall = time.perf_counter() - t0
         cache.close()
     ok = [r for r in result.rows if r["status"] == "ok"]
@@ -339,6 +348,30 @@ def write_results(report: dict) -> None:
     RESULTS.write_text(json.dumps({**old, **report}, indent=2) + "\n")
 
 
+def junk_cost(args) -> None:
+    """``ppl`` alone against the default scorers with ``junk``, interleaved, on one sample."""
+    from tamis.models import load_model
+    from tamis.readers import read_dataset
+    from tamis.scorers import DEFAULT_SCORERS
+
+    lm = load_model(args.model)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = read_dataset(write_sample(args.records, Path(tmp) / "s.jsonl"), skip_bad=True)
+        runs: dict[str, list[dict]] = {"ppl": [], "junk": []}
+        for _ in range(args.repeats):
+            runs["ppl"].append(tamis_pass(lm, data, ["ppl"], args.batch))
+            runs["junk"].append(tamis_pass(lm, data, list(DEFAULT_SCORERS), args.batch))
+    out = {name: rates(r) for name, r in runs.items()}
+    out["junk_time_vs_ppl"] = out["ppl"]["records_per_s"] / out["junk"]["records_per_s"]
+    out["command"] = " ".join(sys.argv)
+    out["machine"] = machine()
+    write_results({"junk_cost": out})
+    print(
+        f"ppl: {out['ppl']['records_per_s']:.2f} rec/s; default scorers with junk: "
+        f"{out['junk']['records_per_s']:.2f} rec/s ({out['junk_time_vs_ppl']:.2f}x the time)"
+    )
+
+
 def scaling_only(args) -> None:
     """The scaling step alone, written into the existing results file."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -377,6 +410,11 @@ def main() -> None:
     parser.add_argument(
         "--bfloat16", action="store_true", help="also tamis in bfloat16, against float32"
     )
+    parser.add_argument(
+        "--junk-cost",
+        action="store_true",
+        help="only ppl against the default scorers with junk; written under 'junk_cost'",
+    )
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--tmp", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -385,6 +423,9 @@ def main() -> None:
         return
     if args.scaling_only:
         scaling_only(args)
+        return
+    if args.junk_cost:
+        junk_cost(args)
         return
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:

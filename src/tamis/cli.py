@@ -24,7 +24,7 @@ from tamis.select import Selection, check_columns, parse_filter, parse_keep
 from tamis.train import LP_METHODS, TRAIN_PRECISIONS, TrainConfig
 
 EPILOG = """examples:
-  tamis run data.jsonl -o out/ --keep 0.5               keep the 50% with the lowest ppl
+  tamis run data.jsonl -o out/ --keep 0.5               drop junk, keep the 50% with the lowest ppl
   tamis run data.jsonl -o out/ --keep 1000 --by ifd      keep the 1000 highest IFD (<= 1)
   tamis score data.parquet -o out/ --scorer ppl --template alpaca
   tamis select out/ --keep 0.2 --by ppl --max 50
@@ -282,9 +282,9 @@ def _select_args(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="X",
         help="drop records with junk > X before ranking, reason junk_SIGNAL (the signal that "
-        "fired: unlikely, unrelated, unfinished, repetitive, echo, placeholder, non_text, "
-        "no_words); default 0 whenever the scores have the junk column (the default scorers "
-        "do); a larger X drops less; 'none' turns it off",
+        "fired: unlikely, unrelated, unfinished, unlikely_part, repetitive, echo, placeholder, "
+        "non_text, no_words, markup, template_leak); default 0 whenever the scores have the "
+        "junk column (the default scorers do); a larger X drops less; 'none' turns it off",
     )
 
 

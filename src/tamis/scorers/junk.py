@@ -4,40 +4,48 @@ Likelihood alone cannot find junk: a response that repeats itself or copies the 
 what a language model finds most likely, and an answer to another question is fluent text. Each
 signal below sees some kinds of junk and is blind to others; ``junk`` takes the strongest.
 
-Every signal gives a *margin*, in robust standard deviations of its own column on this dataset:
+Every signal gives a *margin*, in robust standard deviations of its own values on this dataset:
 negative while the record looks normal, 0 at the signal's cut, positive past it.
 
-==============  ===============  ===================================================================
-signal          column           fires when
-==============  ===============  ===================================================================
-``unlikely``    ``ce``           robust z of ``ce`` >= 3.5: the response is improbable given the
-                                 prompt (shuffled or garbled words, broken encoding)
-``unrelated``   ``lead_pmi``     ``lead_pmi`` <= 0 nats: the prompt does not make the response's
-                                 first 16 tokens more likely (an answer to another question, a
-                                 canned reply); margin ``-lead_pmi / scale``
-``unfinished``  ``end_nll``      robust z of ``log(1 + end_nll)`` >= 3.5: the model did not expect
-                                 the response to end there (cut off mid-sentence)
-``repetitive``  ``repetition``   >= 0.6: three or more copies of the same words (a loop)
-``echo``        ``echo``         1: the response repeats a part of the prompt
-``placeholder`` ``placeholder``  1: ``N/A``, ``<nooutput>``, ``...``
-``non_text``    ``non_text``     > 0.3: binary junk, mojibake, base64 blobs
-``no_words``    ``response_words`` < 1: bare punctuation
-==============  ===============  ===================================================================
+=================  ==================  ============================================================
+signal             value               fires when
+=================  ==================  ============================================================
+``unlikely``       ``ce``              robust z >= 3.5 among responses of about the same length
+                                       (up to 5 equal-count bins of ``response_tokens``): shuffled
+                                       or garbled words, broken encoding
+``unrelated``      ``lead_pmi`` and    both <= 0 nats: the prompt helps neither the response's
+                   ``ce_uncond - ce``  first 16 tokens nor the whole (IFD >= 1): an answer to
+                                       another question, a canned reply; margin: the lesser
+``unfinished``     ``sqrt(end_nll)``   robust z >= 3.5: the model did not expect the response to
+                                       end there (cut off mid-sentence)
+``unlikely_part``  ``peak_nll``        robust z >= 3.5 within length bins: the least likely
+                                       8-token stretch (a second answer, a leaked example, typos)
+``repetitive``     ``repetition``      >= 0.6: three or more copies of the same words (a loop)
+``echo``           ``echo``            1: the response repeats a part of the prompt
+``placeholder``    ``placeholder``     1: ``N/A``, ``<nooutput>``, ``...``
+``non_text``       ``non_text``        > 0.3: binary junk, mojibake, base64 blobs
+``no_words``       ``response_words``  < 1: bare punctuation
+``markup``         ``markup``          1: HTML or escapes the prompt did not ask for
+``template_leak``  ``template_leak``   1: a template marker (``### Instruction``, ``<|im_start|>``)
+=================  ==================  ============================================================
 
-``junk = max(margins)``; higher = more likely junk. The robust z is ``(x - median) / (1.4826 *
-MAD)`` over the dataset's scored records (Iglewicz and Hoaglin's 3.5 for an outlier), so it means
-the same on any dataset: a cut in the data's own spread, which 20% of junk barely moves. The text
-flags (:mod:`tamis.scorers.heuristics`) are 0/1 or have a fixed threshold, so a fired flag has a
-margin of :data:`FLAG_MARGIN`. Selection drops ``junk > 0`` by default (``--drop-junk-above``),
-with reason ``junk_<signal>`` and the signal's value in the detail.
+The robust z is ``(x - median) / (1.4826 * MAD)`` over the dataset's scored records (Iglewicz and
+Hoaglin's 3.5 for an outlier), so it means the same on any dataset: a cut in the data's own
+spread, which 20% of junk barely moves. The text flags (:mod:`tamis.scorers.heuristics`,
+:mod:`tamis.scorers.residue`) are 0/1 or have a fixed threshold; a fired flag has a margin of
+:data:`FLAG_MARGIN`. ``junk`` is the largest margin when one is past its cut; below every cut it is
+``-1 / (1 + F)`` with ``F = -2 * sum(log(1 - p))``, Fisher's combination of the record's
+percentiles ``p`` among the tail signals, so records still come in order of how close they are to
+junk. Higher = more likely junk; ``junk > 0``: some signal fired. Selection drops ``junk > 0`` by
+default (``--drop-junk-above``), with reason ``junk_<signal>`` and the value in the detail.
 
 No weight or threshold here was fitted to labels: 3.5 is the textbook outlier cut, 0 nats is
 "the prompt gives no information", and the flags' thresholds are those of ``--filter default``.
 
-Cost: the ``ce``/``end_nll`` pass and the prompt-free pass ``ifd`` already needs (one forward
-pass more than ``ppl`` alone), and the text heuristics (no model). With fewer than
-:data:`MIN_RECORDS` scored records, or a column whose MAD is 0, the model signals are skipped
-(the spread cannot be estimated) and only the flags count.
+Cost: the conditional pass (``ce``, ``end_nll``, ``peak_nll``) and the prompt-free pass ``ifd``
+already needs (one forward pass more than ``ppl`` alone), and the text heuristics (no model). With
+fewer than :data:`MIN_RECORDS` scored records, or a column whose MAD is 0, the model signals are
+skipped (the spread cannot be estimated) and only the flags count.
 """
 
 from __future__ import annotations
@@ -167,8 +175,8 @@ def junk_scores(rows: Sequence[dict[str, Any]]) -> list[Verdict]:
     bins = _length_bins(ok)
     refs = {id(s): _references(s, ok, bins) for s in (*TAILS, *UNRELATED)}
     found = {id(r): _signals(r, refs, bins) for r in ok}
-    # Below every cut, records are ordered by their most extreme tail signal's percentile.
-    pct = _percentiles(ok, found)
+    # Below every cut, records are ordered by Fisher's combination of their percentiles.
+    fisher = _fisher(ok, found)
     out = []
     for row in rows:
         signals = found.get(id(row)) if row.get("status", "ok") == "ok" else None
@@ -177,7 +185,7 @@ def junk_scores(rows: Sequence[dict[str, Any]]) -> list[Verdict]:
             out.append(Verdict(None, "", detail))
             continue
         margin, name, detail = max(signals, key=lambda x: x[0])  # first of equals: TAILS order
-        junk = margin if margin > 0 else pct[id(row)] - 1.0
+        junk = margin if margin > 0 else -1.0 / (1.0 + fisher[id(row)])
         out.append(Verdict(round(junk, 6), name, f"{detail} ({MEANINGS[name]})"))
     return out
 
@@ -195,11 +203,11 @@ def _signals(row, refs, bins) -> list[tuple[float, str, str]]:
     return [x for x in found if x is not None]
 
 
-def _percentiles(rows, found) -> dict[int, float]:
-    """``{id(row): p}`` in [0, 1): Fisher's combination of the row's tail-signal percentiles,
-    ``F = -2 * sum(log(1 - pct))`` with ``pct`` the margin's rank among the rows that have that
-    signal (ties averaged, scaled into (0, 1)), mapped to ``1 - 1 / (1 + F)``. A record far out on
-    one signal, or out on several, comes first."""
+def _fisher(rows, found) -> dict[int, float]:
+    """``{id(row): F}``: Fisher's combination of the row's tail-signal percentiles,
+    ``F = -2 * sum(log(1 - p))`` with ``p`` the margin's rank among the rows that have that
+    signal over their number plus one (ties averaged). A record far out on one signal, or out on
+    several, has the larger ``F``."""
     from scipy.stats import rankdata
 
     fisher: dict[int, float] = {id(r): 0.0 for r in rows}
@@ -210,7 +218,7 @@ def _percentiles(rows, found) -> dict[int, float]:
         ranks = rankdata([m for _, m in have]) / (len(have) + 1)
         for (key, _), p in zip(have, ranks, strict=True):
             fisher[key] += -2.0 * math.log(1.0 - float(p))
-    return {key: 1.0 - 1.0 / (1.0 + f) for key, f in fisher.items()}
+    return fisher
 
 
 MEANINGS = {
