@@ -6,6 +6,7 @@ import math
 import random
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from conftest import DEMO
 
@@ -172,16 +173,23 @@ def test_junk_limit_without_the_column_is_a_clear_error():
 
 
 def test_default_run_drops_a_looping_and_a_copied_response(tmp_path, capsys):
-    """The real bundled model on 24 demo records plus a loop and a copy: ``tamis run --keep 0.5``
-    with nothing else drops both as junk, with the signal in the reason and the summary."""
+    """The real bundled model on 24 demo records plus a loop, a copy, another record's answer and
+    a cut-off answer: ``tamis run --keep 0.5`` with nothing else drops the loop and the copy as
+    junk, with the signal in the reason and the summary, and every degenerate response scores a
+    higher ``junk`` than its clean original."""
     with DEMO.open(encoding="utf-8") as f:
         rows = [json.loads(line) for line in f]
     rows = [r for r in rows if 100 <= len(r["output"]) <= 500][:24]
     loop_of = rows[0]["output"].split(".")[0].strip() + ". "
     rows.append({**rows[1], "uid": "loop", "output": rows[1]["output"][:60] + " " + loop_of * 6})
     rows.append({**rows[2], "uid": "copy", "output": rows[2]["instruction"]})
+    # degenerate versions of demo-3 and demo-4 that likelihood alone does not rank last
+    rows.append({**rows[3], "uid": "swapped", "output": rows[10]["output"]})
+    cut = rows[4]["output"].split()
+    rows.append({**rows[4], "uid": "cut", "output": " ".join(cut[: len(cut) // 3])})
+    named = ("loop", "copy", "swapped", "cut")
     for i, r in enumerate(rows):
-        r["id"] = r.pop("uid") if r["uid"] in ("loop", "copy") else f"demo-{i}"
+        r["id"] = r.pop("uid") if r["uid"] in named else f"demo-{i}"
     data = tmp_path / "data.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     assert main(["run", str(data), "-o", str(tmp_path / "out"), "--keep", "0.5"]) == 0
@@ -198,5 +206,11 @@ def test_default_run_drops_a_looping_and_a_copied_response(tmp_path, capsys):
     assert by_signal["repetitive"] >= 1 and by_signal["echo"] >= 1
     assert manifest["selection"]["drop_junk_above"] == 0.0
     assert "junk filter (junk > 0): dropped" in err and "repetitive" in err and "echo" in err
-    kept = manifest["counts"]["selected"]
-    assert kept == 13  # half of the 26 scored records, after the junk
+    assert manifest["counts"]["selected"] == 14  # half of the 28 scored records
+
+    junk = {
+        r["id"]: r["junk"] for r in pq.read_table(tmp_path / "out" / "scores.parquet").to_pylist()
+    }
+    # the real model's signals put each degenerate response above its clean original
+    assert junk["swapped"] > junk["demo-3"] and junk["cut"] > junk["demo-4"]
+    assert junk["loop"] > junk["demo-1"] and junk["copy"] > junk["demo-2"]

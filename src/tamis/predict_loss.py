@@ -40,6 +40,9 @@ from tamis.render import TEMPLATES
 from tamis.score import DEFAULT_MAX_TOKENS, STATUS_OK
 
 LARGE_MODEL = "gemma3-270m"
+# The small model's scores used as features: the model scores of tamis score before the junk score
+# (its text heuristics are not features of the large model's loss).
+SMALL_SCORERS = ("ce", "ppl", "ce_uncond", "ppl_uncond", "ifd", "tokens")
 PRED, MEASURED = "large_ce_pred", "large_ce"
 
 
@@ -90,7 +93,7 @@ def predict_loss_job(
     from tamis.readers import read_dataset
     from tamis.render import resolve_template
     from tamis.score import encode_dataset, score_dataset
-    from tamis.scorers import DEFAULT_SCORERS, get_scorers
+    from tamis.scorers import get_scorers
 
     start = time.perf_counter()
     out_dir = Path(out_dir)
@@ -104,7 +107,7 @@ def predict_loss_job(
         result = score_dataset(
             data,
             small,
-            get_scorers(DEFAULT_SCORERS),
+            get_scorers(SMALL_SCORERS),
             cache,
             cfg.template,
             cfg.max_tokens,
