@@ -88,8 +88,9 @@ def test_corrupted_records_score_higher_and_are_rejected(corrupted_run):
     assert ppl["mismatched-1"] > 1.5 * ppl["demo-1"]
     rejected = {r["id"]: r for r in read_jsonl(out / "rejected.jsonl")}
     # dropped by the junk filter (the default) or ranked out by ppl
-    assert rejected["shuffled-0"]["reason"] in ("junk_unlikely", "junk_unfinished", "ranked_out")
-    assert rejected["mismatched-1"]["reason"] in ("junk_unrelated", "junk_unlikely", "ranked_out")
+    for rid in ("shuffled-0", "mismatched-1"):
+        reason = rejected[rid]["reason"]
+        assert reason == "ranked_out" or reason.startswith("junk_"), (rid, reason)
 
 
 def test_select_again_with_other_options_reuses_scores(corrupted_run, capsys):
