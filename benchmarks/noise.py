@@ -299,12 +299,8 @@ def run(argv: list[str] | None = None) -> dict:
     kind_names = [k for k in KINDS if counts[k]]
     table = markdown(results, kind_names)
     report = {
-        "command": shlex.join(["python", *(sys.argv if argv is None else [__file__, *argv])]),
-        "data": str(args.data or ALPACA),
-        "sample_size": len(clean),
+        **report_head(args, clean, argv),
         "seed": args.seed,
-        "rate": args.rate,
-        "kinds": list(args.kinds),
         "counts": {"clean": counts["clean"], **{k: counts[k] for k in kind_names}},
         "corrupted": sum(counts[k] for k in kind_names),
         "status_counts": dict(Counter(r["status"] for r in rows)),
@@ -323,6 +319,22 @@ def run(argv: list[str] | None = None) -> dict:
     )
     for column, why in skipped.items():
         print(f"skipped {column}: {why}")
+    return write_report(args, report)
+
+
+def report_head(args, clean: list[dict], argv) -> dict:
+    """The fields every results file opens with: command, data, sample, rate and kinds."""
+    return {
+        "command": shlex.join(["python", *(sys.argv if argv is None else [__file__, *argv])]),
+        "data": str(args.data or ALPACA),
+        "sample_size": len(clean),
+        "rate": args.rate,
+        "kinds": list(args.kinds),
+    }
+
+
+def write_report(args, report: dict) -> dict:
+    """Write ``report`` to ``--results`` and say where."""
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(report, indent=2, default=str) + "\n")
     print(f"wrote {args.results}")
@@ -334,14 +346,9 @@ def run_study(args, clean: list[dict], argv, start: float) -> dict:
     from noise_study import run_seeds
 
     study = run_seeds(args, clean, args.seeds)
-    kinds = list(args.kinds)
-    table = study_markdown(study, kinds)
+    table = study_markdown(study, list(args.kinds))
     report = {
-        "command": shlex.join(["python", *(sys.argv if argv is None else [__file__, *argv])]),
-        "data": str(args.data or ALPACA),
-        "sample_size": len(clean),
-        "rate": args.rate,
-        "kinds": kinds,
+        **report_head(args, clean, argv),
         "scorers": args.scorer,
         **study,
         "table": table,
@@ -353,10 +360,7 @@ def run_study(args, clean: list[dict], argv, start: float) -> dict:
     print(f"kept half: {json.dumps(study['kept_half'])}")
     c = study["clean_only"]
     print(f"clean sample alone: junk drops {c['dropped']} of {c['records']} {c['by_signal']}")
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    print(f"wrote {args.results}")
-    return report
+    return write_report(args, report)
 
 
 def main(argv: list[str] | None = None) -> int:

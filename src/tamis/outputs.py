@@ -18,9 +18,9 @@ from typing import Any
 from tamis.files import atomic_open, jsonl_line
 
 INT_COLUMNS = {"index", "prompt_tokens", "response_tokens", "cluster"}
-TEXT_COLUMNS = {"id", "status", "detail", "junk_signal", "junk_detail"}
 # Written beside the scores when present, read back as row fields, never as score columns.
 EXTRA_TEXT = ("junk_signal", "junk_detail")
+TEXT_COLUMNS = {"id", "status", "detail", *EXTRA_TEXT}
 
 
 def write_scores(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:

@@ -32,11 +32,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from tamis.errors import TamisError
+from tamis.outputs import EXTRA_TEXT
 from tamis.scorers import JUNK, direction_of
 from tamis.scorers.junk import DEFAULT_CUT as JUNK_CUT
 
 # Every row has the first five; the junk score's text columns come with it. None is a score.
-ROW_FIELDS = ("index", "id", "status", "detail", "truncated", "junk_signal", "junk_detail")
+ROW_FIELDS = ("index", "id", "status", "detail", "truncated", *EXTRA_TEXT)
 
 _OPS = {
     "<=": operator.le,

@@ -59,9 +59,6 @@ import numpy as np
 
 from tamis.maths import robust_location_scale
 
-JUNK_COLUMNS = ("junk",)
-# Text columns beside ``junk``: the signal with the largest margin and its value, in words.
-JUNK_TEXT_COLUMNS = ("junk_signal", "junk_detail")
 Z_CUT = 3.5
 ROOT = 1 / 2
 FLAG_MARGIN = 2.0
@@ -76,7 +73,7 @@ class TailSignal:
     ``by_length``)."""
 
     name: str
-    column: str  # what the detail names
+    column: str  # what the detail names the value
     sign: float  # +1: high values are suspicious; -1: low ones
     cut: float | None
     value: Callable[[dict[str, Any]], float | None]
@@ -138,7 +135,7 @@ TAILS = (
 # ``unrelated`` needs both: no information at the opening and none on average (IFD >= 1).
 UNRELATED = (
     TailSignal("unrelated", "lead_pmi", -1.0, 0.0, _column("lead_pmi"), "the prompt does not help"),
-    TailSignal("unrelated", "ifd", -1.0, 0.0, _mean_pmi, "the prompt does not help"),
+    TailSignal("unrelated", "ce_uncond-ce", -1.0, 0.0, _mean_pmi, "the prompt does not help"),
 )
 FLAGS = (
     FlagSignal("repetitive", "repetition", ">=", 0.6, "repeats the same words"),
@@ -149,7 +146,8 @@ FLAGS = (
     FlagSignal("markup", "markup", ">=", 1.0, "markup or escapes the prompt did not ask for"),
     FlagSignal("template_leak", "template_leak", ">=", 1.0, "a template marker: a run-on"),
 )
-SIGNALS = ("unlikely", "unrelated", "unfinished", "unlikely_part", *(f.name for f in FLAGS))
+# What each signal means, in words, for the detail.
+MEANINGS = {s.name: s.meaning for s in (*TAILS, *UNRELATED, *FLAGS)}
 # The scorers whose columns junk is computed from (``tokens`` writes ``response_tokens``).
 INPUT_SCORERS = (
     "ce", "ce_uncond", "lead_pmi", "end_nll", "peak_nll", "tokens", *(f.column for f in FLAGS)
@@ -211,7 +209,7 @@ def _fisher(rows, found) -> dict[int, float]:
     from scipy.stats import rankdata
 
     fisher: dict[int, float] = {id(r): 0.0 for r in rows}
-    for name in ("unlikely", "unrelated", "unfinished", "unlikely_part"):
+    for name in dict.fromkeys(s.name for s in (*TAILS, *UNRELATED)):
         have = [(id(r), m) for r in rows for m, n, _ in found[id(r)] if n == name]
         if not have:
             continue
@@ -219,15 +217,6 @@ def _fisher(rows, found) -> dict[int, float]:
         for (key, _), p in zip(have, ranks, strict=True):
             fisher[key] += -2.0 * math.log(1.0 - float(p))
     return fisher
-
-
-MEANINGS = {
-    "unlikely": "improbable given the prompt",
-    "unrelated": "the prompt does not help",
-    "unfinished": "the model expected more",
-    "unlikely_part": "a stretch is improbable",
-    **{f.name: f.meaning for f in FLAGS},
-}
 
 
 def add_junk(result) -> None:
@@ -283,11 +272,10 @@ def _tail(s: TailSignal, row, refs, bins) -> tuple[float, str, str] | None:
         return None
     cut, scale = ref
     op = ">=" if s.sign > 0 else "<="
-    label = s.column if s.column != "ifd" else "ce_uncond-ce"
     return (
         (s.sign * value - cut) / scale,
         s.name,
-        f"{label}={value:.4g}, cut {op} {s.sign * cut:.4g}",
+        f"{s.column}={value:.4g}, cut {op} {s.sign * cut:.4g}",
     )
 
 
