@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 from noise import auroc, evaluate, score_noisy
@@ -92,14 +91,14 @@ def aggregate(per_seed: dict, column: str, hard: list[str]) -> dict:
                 if len(values) > 1 else 0.0}  # fmt: skip
 
     overall, no_facts, hard_set, by_kind = [], [], [], {}
-    for d in per_seed.values():
+    for seed, d in per_seed.items():
         r = d["results"].get(column)
         if r is None:
             continue
         overall.append(r["auroc"])
         values = np.array([np.nan if x.get(column) is None else x[column] for x in d["rows"]])
-        if column == "random":
-            values = np.random.default_rng(0).random(len(values))
+        if column == "random":  # the baseline evaluate() drew for this seed
+            values = np.random.default_rng(seed).random(len(values))
         suspicion = values if r["better"] == "lower" else -values
         ok = ~np.isnan(suspicion)
         no_facts.append(_auroc_over(suspicion, d["kinds"], ok, exclude=FACT_KINDS))
@@ -213,7 +212,3 @@ def markdown(study: dict, kinds: list[str]) -> str:
         cells += [cell(s["auroc_by_kind"].get(k)) for k in kinds]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def write_examples(path: Path, study: dict) -> None:
-    write_jsonl(path, study["clean_only"]["examples"])
