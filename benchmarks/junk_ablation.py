@@ -1,6 +1,7 @@
 """Junk with some signals left out, on the folders of a ``benchmarks/noise.py --seeds`` study: how
 much of its AUROC comes from each signal, and whether the pattern rules (``markup``,
-``template_leak``) carry it. Reads OUT/seedS/scores.parquet and labels.jsonl; no model.
+``template_leak``, ``boilerplate``) carry it. Reads OUT/seedS/scores.parquet and labels.jsonl;
+no model.
 
 Usage: python benchmarks/junk_ablation.py OUT [--seeds 0,1,2]
 """
@@ -14,26 +15,21 @@ from pathlib import Path
 import numpy as np
 from noise import auroc
 
-import tamis.scorers.junk as junk_module
 from tamis.outputs import read_scores
+from tamis.scorers.junk import FLAGS, junk_scores
 
 ARMS = {
     "all signals": (),
-    "without markup, template_leak": ("markup", "template_leak"),
-    "model signals only": tuple(f.name for f in junk_module.FLAGS),
+    "without markup, template_leak, boilerplate": ("markup", "template_leak", "boilerplate"),
+    "model signals only": tuple(f.name for f in FLAGS),
     "without unlikely_part": ("unlikely_part",),
+    "without unlikely_words": ("unlikely_words",),
 }
 
 
 def scores_without(rows: list[dict], drop: tuple[str, ...]) -> np.ndarray:
     """``junk`` recomputed with the signals in ``drop`` left out."""
-    saved = junk_module.TAILS, junk_module.FLAGS
-    junk_module.TAILS = tuple(s for s in saved[0] if s.name not in drop)
-    junk_module.FLAGS = tuple(f for f in saved[1] if f.name not in drop)
-    try:
-        verdicts = junk_module.junk_scores(rows)
-    finally:
-        junk_module.TAILS, junk_module.FLAGS = saved
+    verdicts = junk_scores(rows, leave_out=frozenset(drop))
     return np.array([np.nan if v.junk is None else v.junk for v in verdicts])
 
 

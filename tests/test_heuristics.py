@@ -56,6 +56,7 @@ COLUMNS = (
     "dup_near",
     "markup",
     "template_leak",
+    "boilerplate",
 )
 
 

@@ -12,7 +12,7 @@ from conftest import DEMO
 
 from tamis.cli import main
 from tamis.errors import TamisError
-from tamis.maths import lead_pmi, robust_location_scale
+from tamis.maths import lead_pmi, robust_location_scale, worst_share
 from tamis.scorers.junk import FLAG_MARGIN, Z_CUT, junk_scores
 from tamis.select import Selection, select
 
@@ -35,12 +35,17 @@ def clean_rows(n=40, seed=0):
                 "ce_uncond": ce + rng.uniform(0.3, 1.0),
                 "lead_pmi": rng.uniform(8.0, 20.0),
                 "end_nll": rng.uniform(0.1, 2.0),
+                "peak_nll": rng.uniform(3.0, 5.0),
+                "worst_nll": rng.uniform(5.0, 7.0),
                 "response_tokens": rng.randint(20, 60),
                 "repetition": rng.uniform(0.0, 0.1),
                 "echo": 0.0,
                 "placeholder": 0.0,
                 "non_text": 0.0,
                 "response_words": 30.0,
+                "markup": 0.0,
+                "template_leak": 0.0,
+                "boilerplate": 0.0,
             }
         )
     return rows
@@ -48,6 +53,25 @@ def clean_rows(n=40, seed=0):
 
 def verdicts(rows):
     return {r["id"]: v for r, v in zip(rows, junk_scores(rows), strict=True)}
+
+
+def test_maths_worst_share_by_hand():
+    assert worst_share(np.array([1.0, 9.0, 2.0, 7.0, 1.0]), 0.4) == pytest.approx(8.0)
+    assert worst_share(np.array([1.0, 9.0, 2.0]), 0.1) == pytest.approx(9.0)  # at least one
+    assert worst_share(np.arange(20.0), 0.1) == pytest.approx(18.5)  # the top 2 of 20
+    assert math.isnan(worst_share(np.array([]), 0.1))
+    with pytest.raises(ValueError):
+        worst_share(np.array([1.0]), 0.0)
+
+
+def test_leaving_a_signal_out_silences_it_and_nothing_else():
+    rows = clean_rows()
+    rows.append({**clean_rows(1, seed=7)[0], "index": 40, "id": "typos", "worst_nll": 15.0})
+    rows.append({**clean_rows(1, seed=8)[0], "index": 41, "id": "loop", "repetition": 0.8})
+    verdicts_ = junk_scores(rows, frozenset({"unlikely_words"}))
+    got = {r["id"]: v for r, v in zip(rows, verdicts_, strict=True)}
+    assert got["typos"].junk <= 0 and got["typos"].signal != "unlikely_words"
+    assert got["loop"].signal == "repetitive" and got["loop"].junk == FLAG_MARGIN
 
 
 def test_maths_lead_pmi_and_robust_scale_by_hand():
@@ -71,6 +95,11 @@ def test_clean_rows_are_not_junk_and_each_signal_fires_on_its_defect():
         "na": {"placeholder": 1.0},
         "blob": {"non_text": 0.9},
         "dots": {"response_words": 0.0},
+        "appended": {"peak_nll": 14.0},
+        "typos": {"worst_nll": 15.0},
+        "html": {"markup": 1.0},
+        "next-example": {"template_leak": 1.0},
+        "footer": {"boilerplate": 1.0},
     }
     expected = {
         "garbled": "unlikely",
@@ -81,6 +110,11 @@ def test_clean_rows_are_not_junk_and_each_signal_fires_on_its_defect():
         "na": "placeholder",
         "blob": "non_text",
         "dots": "no_words",
+        "appended": "unlikely_part",
+        "typos": "unlikely_words",
+        "html": "markup",
+        "next-example": "template_leak",
+        "footer": "boilerplate",
     }
     for i, (name, change) in enumerate(bad.items()):
         rows.append({**clean_rows(1, seed=100 + i)[0], "index": 40 + i, "id": name, **change})

@@ -277,13 +277,14 @@ def _select_args(p: argparse.ArgumentParser) -> None:
         metavar="X",
         help="drop records with ifd > X; default 1 when --by ifd, else off; 'none' turns it off",
     )
+    from tamis.scorers.junk import MEANINGS
+
     p.add_argument(
         "--drop-junk-above",
         default=None,
         metavar="X",
         help="drop records with junk > X before ranking, reason junk_SIGNAL (the signal that "
-        "fired: unlikely, unrelated, unfinished, unlikely_part, repetitive, echo, placeholder, "
-        "non_text, no_words, markup, template_leak); default 0 whenever the scores have the "
+        f"fired: {', '.join(MEANINGS)}); default 0 whenever the scores have the "
         "junk column (the default scorers do); a larger X drops less; 'none' turns it off",
     )
 

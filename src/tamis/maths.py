@@ -131,3 +131,22 @@ def peak_window(nll: np.ndarray, width: int) -> float:
         return float(x.mean())
     sums = np.concatenate([[0.0], np.cumsum(x)])
     return float(((sums[width:] - sums[:-width]) / width).max())
+
+
+def worst_share(nll: np.ndarray, share: float) -> float:
+    """The mean of the largest ``ceil(share * n)`` of ``n`` values (at least one): the response's
+    least likely tokens wherever they are. NaN for none.
+
+    Scattered defects (typos, OCR errors, a wrong word here and there) raise a few tokens each,
+    too few for the mean and too far apart for a window (:func:`peak_window`).
+
+    >>> worst_share(np.array([1.0, 9.0, 2.0, 7.0, 1.0]), 0.4)
+    8.0
+    """
+    if not 0 < share <= 1:
+        raise ValueError(f"worst_share share={share}: must be in (0, 1]")
+    x = np.asarray(nll, dtype=np.float64)
+    if x.size == 0:
+        return math.nan
+    k = max(1, math.ceil(x.size * share - 1e-9))
+    return float(np.sort(x)[-k:].mean())

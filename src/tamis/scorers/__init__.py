@@ -17,11 +17,21 @@ from tamis.scorers.dedup import DEDUP_SCORERS
 from tamis.scorers.heuristics import TEXT_SCORERS
 from tamis.scorers.ifd import IFD, LEAD_PMI
 from tamis.scorers.junk import INPUT_SCORERS as JUNK_INPUTS
-from tamis.scorers.likelihood import CE, CE_UNCOND, END_NLL, PEAK_NLL, PPL, PPL_UNCOND
+from tamis.scorers.likelihood import (
+    CE,
+    CE_UNCOND,
+    END_NLL,
+    PEAK_NLL,
+    PPL,
+    PPL_UNCOND,
+    WORST_NLL,
+)
 from tamis.scorers.residue import RESIDUE_SCORERS
 from tamis.scorers.tokens import TOKENS
 
-MODEL_SCORERS = (CE, PPL, CE_UNCOND, PPL_UNCOND, IFD, LEAD_PMI, END_NLL, PEAK_NLL, TOKENS)
+MODEL_SCORERS = (
+    CE, PPL, CE_UNCOND, PPL_UNCOND, IFD, LEAD_PMI, END_NLL, PEAK_NLL, WORST_NLL, TOKENS
+)  # fmt: skip
 HEURISTIC_SCORERS = (*TEXT_SCORERS, *DEDUP_SCORERS, *RESIDUE_SCORERS)
 SCORERS: dict[str, Scorer | TextScorer] = {
     s.name: s for s in (*MODEL_SCORERS, *HEURISTIC_SCORERS, CLUSTER)

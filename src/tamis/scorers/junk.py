@@ -20,6 +20,8 @@ signal             value               fires when
                                        end there (cut off mid-sentence)
 ``unlikely_part``  ``peak_nll``        robust z >= 3.5 within length bins: the least likely
                                        8-token stretch (a second answer, a leaked example, typos)
+``unlikely_words`` ``worst_nll``       robust z >= 3.5 within length bins: the least likely 10% of
+                                       the tokens, wherever they are (typos, OCR errors)
 ``repetitive``     ``repetition``      >= 0.6: three or more copies of the same words (a loop)
 ``echo``           ``echo``            1: the response repeats a part of the prompt
 ``placeholder``    ``placeholder``     1: ``N/A``, ``<nooutput>``, ``...``
@@ -27,6 +29,7 @@ signal             value               fires when
 ``no_words``       ``response_words``  < 1: bare punctuation
 ``markup``         ``markup``          1: HTML or escapes the prompt did not ask for
 ``template_leak``  ``template_leak``   1: a template marker (``### Instruction``, ``<|im_start|>``)
+``boilerplate``    ``boilerplate``     1: a C4 boilerplate line (enable JavaScript, a site policy)
 =================  ==================  ============================================================
 
 The robust z is ``(x - median) / (1.4826 * MAD)`` over the dataset's scored records (Iglewicz and
@@ -42,10 +45,10 @@ default (``--drop-junk-above``), with reason ``junk_<signal>`` and the value in 
 No weight or threshold here was fitted to labels: 3.5 is the textbook outlier cut, 0 nats is
 "the prompt gives no information", and the flags' thresholds are those of ``--filter default``.
 
-Cost: the conditional pass (``ce``, ``end_nll``, ``peak_nll``) and the prompt-free pass ``ifd``
-already needs (one forward pass more than ``ppl`` alone), and the text heuristics (no model). With
-fewer than :data:`MIN_RECORDS` scored records, or a column whose MAD is 0, the model signals are
-skipped (the spread cannot be estimated) and only the flags count.
+Cost: the conditional pass (``ce``, ``end_nll``, ``peak_nll``, ``worst_nll``) and the
+prompt-free pass ``ifd`` already needs (one forward pass more than ``ppl`` alone), and the text
+heuristics (no model). With fewer than :data:`MIN_RECORDS` scored records, or a column whose MAD
+is 0, the model signals are skipped (the spread cannot be estimated) and only the flags count.
 """
 
 from __future__ import annotations
@@ -131,6 +134,15 @@ TAILS = (
         "a stretch is improbable",
         by_length=True,
     ),
+    TailSignal(
+        "unlikely_words",
+        "worst_nll",
+        1.0,
+        None,
+        _column("worst_nll"),
+        "scattered tokens are improbable",
+        by_length=True,
+    ),
 )
 # ``unrelated`` needs both: no information at the opening and none on average (IFD >= 1).
 UNRELATED = (
@@ -145,12 +157,14 @@ FLAGS = (
     FlagSignal("no_words", "response_words", "<", 1.0, "no words"),
     FlagSignal("markup", "markup", ">=", 1.0, "markup or escapes the prompt did not ask for"),
     FlagSignal("template_leak", "template_leak", ">=", 1.0, "a template marker: a run-on"),
+    FlagSignal("boilerplate", "boilerplate", ">=", 1.0, "a line of web boilerplate"),
 )
 # What each signal means, in words, for the detail.
 MEANINGS = {s.name: s.meaning for s in (*TAILS, *UNRELATED, *FLAGS)}
 # The scorers whose columns junk is computed from (``tokens`` writes ``response_tokens``).
 INPUT_SCORERS = (
-    "ce", "ce_uncond", "lead_pmi", "end_nll", "peak_nll", "tokens", *(f.column for f in FLAGS)
+    "ce", "ce_uncond", "lead_pmi", "end_nll", "peak_nll", "worst_nll", "tokens",
+    *(f.column for f in FLAGS),
 )  # fmt: skip
 LENGTH_BINS = 5  # at most; one per BIN_RECORDS records
 BIN_RECORDS = 200
@@ -165,16 +179,22 @@ class Verdict:
     detail: str
 
 
-def junk_scores(rows: Sequence[dict[str, Any]]) -> list[Verdict]:
+def junk_scores(
+    rows: Sequence[dict[str, Any]], leave_out: frozenset[str] = frozenset()
+) -> list[Verdict]:
     """One :class:`Verdict` per row (``status != "ok"`` rows get ``junk`` None). ``rows`` need the
     columns of :data:`INPUT_SCORERS` that exist in them; a missing column's signal is skipped.
-    Depends on the set of rows, not on their order."""
+    ``leave_out`` names signals to ignore (to measure what each one adds). Depends on the set of
+    rows, not on their order."""
+    tails = tuple(s for s in TAILS if s.name not in leave_out)
+    pair = tuple(s for s in UNRELATED if s.name not in leave_out)
+    flags = tuple(f for f in FLAGS if f.name not in leave_out)
     ok = [r for r in rows if r.get("status", "ok") == "ok"]
     bins = _length_bins(ok)
-    refs = {id(s): _references(s, ok, bins) for s in (*TAILS, *UNRELATED)}
-    found = {id(r): _signals(r, refs, bins) for r in ok}
+    refs = {id(s): _references(s, ok, bins) for s in (*tails, *pair)}
+    found = {id(r): _signals(r, refs, bins, tails, pair, flags) for r in ok}
     # Below every cut, records are ordered by Fisher's combination of their percentiles.
-    fisher = _fisher(ok, found)
+    fisher = _fisher(ok, found, (*tails, *pair))
     out = []
     for row in rows:
         signals = found.get(id(row)) if row.get("status", "ok") == "ok" else None
@@ -188,20 +208,20 @@ def junk_scores(rows: Sequence[dict[str, Any]]) -> list[Verdict]:
     return out
 
 
-def _signals(row, refs, bins) -> list[tuple[float, str, str]]:
+def _signals(row, refs, bins, tails, pair, flags) -> list[tuple[float, str, str]]:
     """``(margin, signal, detail)`` of every signal that can be computed for ``row``."""
-    found = [_tail(s, row, refs[id(s)], bins) for s in TAILS]
-    pair = [_tail(s, row, refs[id(s)], bins) for s in UNRELATED]
-    if all(p is not None for p in pair):  # both past their cut, or the lesser margin
-        found.append((min(p[0] for p in pair), "unrelated", "; ".join(p[2] for p in pair)))
-    for f in FLAGS:
+    found = [_tail(s, row, refs[id(s)], bins) for s in tails]
+    both = [_tail(s, row, refs[id(s)], bins) for s in pair]
+    if both and all(p is not None for p in both):  # both past their cut, or the lesser margin
+        found.append((min(p[0] for p in both), "unrelated", "; ".join(p[2] for p in both)))
+    for f in flags:
         value = row.get(f.column)
         if _finite(value) and f.fires(value):
             found.append((FLAG_MARGIN, f.name, f"{f.column}={value:.4g} {f.op} {f.threshold:g}"))
     return [x for x in found if x is not None]
 
 
-def _fisher(rows, found) -> dict[int, float]:
+def _fisher(rows, found, signals) -> dict[int, float]:
     """``{id(row): F}``: Fisher's combination of the row's tail-signal percentiles,
     ``F = -2 * sum(log(1 - p))`` with ``p`` the margin's rank among the rows that have that
     signal over their number plus one (ties averaged). A record far out on one signal, or out on
@@ -209,7 +229,7 @@ def _fisher(rows, found) -> dict[int, float]:
     from scipy.stats import rankdata
 
     fisher: dict[int, float] = {id(r): 0.0 for r in rows}
-    for name in dict.fromkeys(s.name for s in (*TAILS, *UNRELATED)):
+    for name in dict.fromkeys(s.name for s in signals):
         have = [(id(r), m) for r in rows for m, n, _ in found[id(r)] if n == name]
         if not have:
             continue

@@ -1,5 +1,5 @@
-"""Residue of the pipeline that made the data: markup and template markers in a response. Text
-scorers, no model; each 1.0 when found, else 0.0 (lower is better).
+"""Residue of the pipeline that made the data: markup, template markers and web boilerplate in a
+response. Text scorers, no model; each 1.0 when found, else 0.0 (lower is better).
 
 - ``markup``: HTML or serialisation residue that the prompt did not ask for: an HTML tag
   (``<p>``, ``</div>``, ``<br>``, ``<li>``; a known tag name, so ``a < b`` and ``<name>`` are not
@@ -15,6 +15,14 @@ scorers, no model; each 1.0 when found, else 0.0 (lower is better).
   (Llama 2), unless the prompt has one too. A generator that did not stop writes the next
   example after its answer. Role names such as ``User:`` or ``Human:`` are not markers here:
   written dialogues and labelled lists use them.
+- ``boilerplate``: a line of web boilerplate, by the line rules of C4 (Raffel et al. 2020; the
+  rules FineWeb's C4 filter and datatrove reuse): a warning that JavaScript should be enabled
+  (C4 drops every line naming JavaScript, but in instruction data it is a topic), a site policy
+  (``terms of use``, ``privacy policy``, ``cookie policy``, ``uses cookies``, ``use of
+  cookies``, ``use cookies``) or ``lorem ipsum`` placeholder text. It is not boilerplate when the
+  prompt uses the same words (``Write a privacy policy``, a JavaScript question): there the line
+  is the answer. On real data it flags 10 of Alpaca 52k's records (registration forms and
+  account set-ups that name their terms of use or privacy policy) and none of Dolly's.
 
 Measured on the whole of Alpaca 52k and Dolly 15k (the cost on real data): see
 ``docs/guide.md#junk``.
@@ -45,6 +53,26 @@ _LEAK = re.compile(
     r"###\s*(?:instruction|input|response)\b|<\|(?:im_start|im_end|endoftext)\|>|\[/?INST\]|</?s>",
     re.IGNORECASE,
 )
+# C4's line rules: (pattern, the prompt words that make such a line an answer, not boilerplate).
+_BOILERPLATE = (
+    (
+        re.compile(
+            r"\b(?:enable|enabled|disable|disabled|turn on|activate)\b[^\n]*\bjavascript\b|"
+            r"\bjavascript\b[^\n]*\b(?:enabled|disabled|is required|must be)\b",
+            re.IGNORECASE,
+        ),
+        re.compile(r"\bjavascript\b", re.IGNORECASE),
+    ),
+    (
+        re.compile(
+            r"\b(?:terms of use|privacy policy|cookie policy|uses cookies|use of cookies|"
+            r"use cookies)\b",
+            re.IGNORECASE,
+        ),
+        re.compile(r"\b(?:terms|privacy|policy|policies|cookies?)\b", re.IGNORECASE),
+    ),
+    (re.compile(r"\blorem ipsum\b", re.IGNORECASE), re.compile(r"\blorem\b", re.IGNORECASE)),
+)
 
 
 def markup(response: str, prompt: str) -> float:
@@ -73,6 +101,21 @@ def template_leak(response: str, prompt: str) -> float:
     return 1.0 if _LEAK.search(response) and not _LEAK.search(prompt) else 0.0
 
 
+def boilerplate(response: str, prompt: str) -> float:
+    """1.0 when a line of ``response`` matches one of C4's boilerplate line rules and ``prompt``
+    does not use the same words (see the module docstring), else 0.0.
+
+    >>> boilerplate("Paris.\\nPlease enable JavaScript to view the comments.", "Capital of France?")
+    1.0
+    >>> boilerplate("Our privacy policy explains what we collect.", "Write a privacy policy.")
+    0.0
+    """
+    for line_rule, prompt_rule in _BOILERPLATE:
+        if line_rule.search(response) and not prompt_rule.search(prompt):
+            return 1.0
+    return 0.0
+
+
 def prompt_text(rec: Record) -> str:
     """Every prompt message's text, joined."""
     return "\n".join(m.content for m in rec.prompt)
@@ -89,4 +132,5 @@ MARKUP = TextScorer("markup", ("markup",), "lower", _all("markup", markup))
 TEMPLATE_LEAK = TextScorer(
     "template_leak", ("template_leak",), "lower", _all("template_leak", template_leak)
 )
-RESIDUE_SCORERS = (MARKUP, TEMPLATE_LEAK)
+BOILERPLATE = TextScorer("boilerplate", ("boilerplate",), "lower", _all("boilerplate", boilerplate))
+RESIDUE_SCORERS = (MARKUP, TEMPLATE_LEAK, BOILERPLATE)
