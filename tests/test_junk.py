@@ -248,3 +248,18 @@ def test_default_run_drops_a_looping_and_a_copied_response(tmp_path, capsys):
     # the real model's signals put each degenerate response above its clean original
     assert junk["swapped"] > junk["demo-3"] and junk["cut"] > junk["demo-4"]
     assert junk["loop"] > junk["demo-1"] and junk["copy"] > junk["demo-2"]
+
+
+def test_short_answers_are_compared_with_short_answers():
+    # A one-to-three-token answer's ce is noisy (a rare name is unlikely); among 300 records the
+    # short ones get their own length bin, so a normal short answer is not "unlikely", while a
+    # long garbled response still is.
+    rng = random.Random(3)
+    rows = clean_rows(300, seed=3)
+    for r in rows[:100]:
+        r.update(response_tokens=rng.randint(1, 3), ce=rng.uniform(4.0, 9.0))
+        r["ce_uncond"] = r["ce"] + 0.5
+    rows[150].update(ce=9.0, ce_uncond=9.5)
+    got = verdicts(rows)
+    assert got[rows[150]["id"]].signal == "unlikely" and got[rows[150]["id"]].junk > 0
+    assert not any(got[r["id"]].junk > 0 for r in rows[:100])
