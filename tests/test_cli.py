@@ -102,6 +102,42 @@ def test_select_again_with_other_options_reuses_scores(corrupted_run, capsys):
     assert manifest["counts"]["input"] == 12
 
 
+def test_select_under_a_token_budget_and_with_the_diversity_filter(corrupted_run, capsys):
+    rows, out, _ = corrupted_run
+    table = pq.read_table(out / "scores.parquet").to_pylist()
+    cost = {r["id"]: r["prompt_tokens"] + r["response_tokens"] for r in table}
+    budget = sum(sorted(cost.values())[:4])  # room for about four records
+    assert main(["select", str(out), "--by", "random", "--keep-tokens", str(budget),
+                 "--seed", "3"]) == 0  # fmt: skip
+    assert "tokens" in capsys.readouterr().err
+    manifest = json.loads((out / "manifest.json").read_text())
+    selected = read_jsonl(out / "selected.jsonl")
+    counts = manifest["counts"]
+    assert counts["selected_tokens"] == sum(cost[r["id"]] for r in selected) <= budget
+    assert counts["input_tokens"] == sum(cost.values()) and selected
+    assert manifest["selection"]["keep_tokens"] == budget
+    assert manifest["selection"]["direction"] == "random"
+    # the same draw again: the seed fixes it
+    first = [r["id"] for r in selected]
+    assert main(["select", str(out), "--by", "random", "--keep-tokens", str(budget),
+                 "--seed", "3", "-q"]) == 0  # fmt: skip
+    assert [r["id"] for r in read_jsonl(out / "selected.jsonl")] == first
+    # diverse, with the real MiniLM: a copy of a record's prompt and response is too similar
+    copy = {**rows[2], "id": "copy-2"}
+    data = out.parent / "with_copy.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in [*rows[:10], copy]), encoding="utf-8")
+    out2 = out.parent / "diverse"
+    assert main(["run", str(data), "-o", str(out2), "--method", "diverse", "--keep", "8",
+                 "--drop-junk-above", "none", "-q"]) == 0  # fmt: skip
+    rejected = {r["id"]: r for r in read_jsonl(out2 / "rejected.jsonl")}
+    selected = {r["id"] for r in read_jsonl(out2 / "selected.jsonl")}
+    pair = {"demo-2", "copy-2"}
+    assert len(pair & selected) == 1
+    (skipped,) = pair - selected
+    assert rejected[skipped]["reason"] == "too_similar"
+    assert "cosine similarity 1.000" in rejected[skipped]["detail"]
+
+
 def test_select_without_scores_is_a_clear_error(tmp_path, capsys):
     assert main(["select", str(tmp_path), "--keep", "3"]) == 2
     err = capsys.readouterr().err

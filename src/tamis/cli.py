@@ -21,6 +21,7 @@ from tamis.remote import data_arg
 from tamis.render import TEMPLATES
 from tamis.scorers import DEFAULT_SCORERS, DIRECTIONS, SCORERS
 from tamis.select import Selection, check_columns, parse_filter, parse_keep
+from tamis.selectors import DEFAULT_MAX_SIMILARITY, METHODS, parse_tokens
 from tamis.train import LP_METHODS, TRAIN_PRECISIONS, TrainConfig
 
 EPILOG = """examples:
@@ -84,6 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sel.add_argument("dir", metavar="DIR", type=Path, help="output folder of 'tamis score'")
     _select_args(sel)
+    sel.add_argument(
+        "--clusters",
+        type=int,
+        default=None,
+        metavar="K",
+        help="k-means clusters of loss trajectories for --method s2l "
+        "(default: round(sqrt(records / 2)))",
+    )
+    sel.add_argument(
+        "--seed", type=int, default=0, help="seed of --by random and of --method s2l's draws"
+    )
     sel.add_argument("-q", "--quiet", action="store_true", help="no summary")
     sel.set_defaults(func=_cmd_select)
     run = sub.add_parser(
@@ -208,7 +220,8 @@ def _score_args(p: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="K",
-        help="k-means clusters for --scorer cluster (default: round(sqrt(records / 2)), 1-100)",
+        help="k-means clusters for --scorer cluster, and of loss trajectories for --method s2l "
+        "(default: round(sqrt(records / 2)), 1-100)",
     )
     add_ray_args(p)
     lp = p.add_argument_group("learning percentage (--scorer lp)")
@@ -223,7 +236,12 @@ def _score_args(p: argparse.ArgumentParser) -> None:
         help="training precision; bfloat16 is mixed precision (float32 weights), about 1.4-2.1x "
         "faster with avx512_bf16 or AMX. P0..Pn are always scored in float32",
     )
-    lp.add_argument("--seed", type=int, default=0, help="training seed (data order, init)")
+    lp.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of LP training (data order, init), of --by random and of --method s2l's draws",
+    )
 
 
 def _select_args(p: argparse.ArgumentParser) -> None:
@@ -236,7 +254,35 @@ def _select_args(p: argparse.ArgumentParser) -> None:
         help="how many to keep: a count (500), or a fraction (0.2, 20%%) of the scored "
         "records, rounded down (default: all that pass the thresholds)",
     )
-    p.add_argument("--by", default="ppl", help="score column to rank and threshold on")
+    p.add_argument(
+        "--keep-tokens",
+        default=None,
+        metavar="N",
+        help="a budget in training tokens (prompt + response, as rendered): keep records in "
+        "order while they fit, e.g. 200000 or 200k; with --keep, whichever is reached first",
+    )
+    p.add_argument(
+        "--by",
+        default="ppl",
+        help="score column to rank and threshold on; 'random' for a seeded random order "
+        "(--seed), the baseline at the same budget",
+    )
+    p.add_argument(
+        "--method",
+        choices=METHODS,
+        default="top",
+        help="top: the best by --by (--by ifd: Superfiltering); s2l: spread the budget evenly "
+        "over clusters of the loss trajectories p0..pN of --scorer lp (Yang et al. 2024); "
+        "diverse: the --by order, skipping records too similar to one taken (DEITA)",
+    )
+    p.add_argument(
+        "--max-similarity",
+        type=float,
+        default=DEFAULT_MAX_SIMILARITY,
+        metavar="X",
+        help="--method diverse: skip a record whose MiniLM embedding has this cosine "
+        "similarity or more with one taken (reason too_similar)",
+    )
     order = p.add_mutually_exclusive_group()
     order.add_argument(
         "--keep-lowest",
@@ -319,7 +365,20 @@ def _selection(args: argparse.Namespace) -> Selection:
             exprs.append(f)
     filters = tuple(dict.fromkeys(parse_filter(f) for f in exprs))  # each once, first place kept
     return Selection(
-        args.by, keep, args.direction, args.min, args.max, limit, filters, args.per_cluster, junk
+        by=args.by,
+        keep=keep,
+        direction=args.direction,
+        min=args.min,
+        max=args.max,
+        drop_ifd_above=limit,
+        filters=filters,
+        per_cluster=args.per_cluster,
+        drop_junk_above=junk,
+        keep_tokens=parse_tokens(args.keep_tokens) if args.keep_tokens is not None else None,
+        method=args.method,
+        seed=args.seed,
+        clusters=args.clusters,
+        max_similarity=args.max_similarity,
     )
 
 
@@ -411,8 +470,13 @@ def _print_score_summary(manifest: dict, out: Path) -> None:
 def _print_counts(manifest: dict, out: Path) -> None:
     c = manifest["counts"]
     reasons = json.dumps(c["rejected_by_reason"])
+    tokens = (
+        f" ({c['selected_tokens']:,} of {c['input_tokens']:,} training tokens)"
+        if "selected_tokens" in c
+        else ""
+    )
     print(
-        f"kept {c['selected']} of {c['input']} -> {out / 'selected.jsonl'}; rejected "
+        f"kept {c['selected']} of {c['input']}{tokens} -> {out / 'selected.jsonl'}; rejected "
         f"{c['rejected']} {reasons} -> {out / 'rejected.jsonl'}",
         file=sys.stderr,
     )

@@ -28,7 +28,8 @@ from tamis.score import DEFAULT_MAX_TOKENS
 from tamis.scorers import DEFAULT_SCORERS, JUDGE_SCORERS, JUNK, TextScorer, get_scorers
 from tamis.scorers.cluster import cluster_scorer
 from tamis.scorers.junk import add_junk
-from tamis.select import Selection, select
+from tamis.select import Selection, check_columns, select
+from tamis.selectors import TOKEN_COLUMNS, record_tokens
 from tamis.train import TrainConfig
 
 LP = "lp"  # the training-dynamics scorer: not a per-record Scorer, run by the job itself
@@ -248,7 +249,9 @@ def select_job(out_dir: str | Path, sel: Selection) -> dict:
     manifest = _load_manifest(out_dir)
     rows, columns = read_scores(out_dir / "scores.parquet")
     data = _reread_input(manifest)
-    decisions = select(rows, sel)
+    check_columns(sel, columns)  # before the embeddings diverse needs
+    vectors = record_vectors(data, rows) if sel.method == "diverse" else None
+    decisions = select(rows, sel, vectors)
     raws = _raw_by_index(data)
     kept, rejected = [], []
     for row, d in zip(rows, decisions, strict=True):
@@ -274,8 +277,25 @@ def select_job(out_dir: str | Path, sel: Selection) -> dict:
         "rejected_by_reason": dict(sorted(Counter(r["reason"] for r in rejected).items())),
         "junk_by_signal": junk_counts(rejected),
     }
+    if all(c in columns for c in TOKEN_COLUMNS):  # what the selection costs to train on
+        tokens = [(d.kept, record_tokens(r)) for r, d in zip(rows, decisions, strict=True)
+                  if r["status"] == "ok"]  # fmt: skip
+        manifest["counts"]["input_tokens"] = sum(t for _, t in tokens)
+        manifest["counts"]["selected_tokens"] = sum(t for kept, t in tokens if kept)
     write_json(out_dir / "manifest.json", manifest)
     return manifest
+
+
+def record_vectors(data: Dataset, rows: list[dict[str, Any]]) -> dict[int, Any]:
+    """``{index: unit vector}``: the MiniLM embedding of each scored record's prompt and response,
+    for ``--method diverse``."""
+    from tamis.embed import embed_texts, prompt_text
+
+    ok = {r["index"] for r in rows if r["status"] == "ok"}
+    records = [r for r in data.records if r.index in ok]
+    texts = [f"{prompt_text(r)}\n\n{r.response}" for r in records]
+    vectors = embed_texts(texts) if texts else []
+    return {r.index: v for r, v in zip(records, vectors, strict=True)}
 
 
 def junk_counts(rejected: list[dict[str, Any]]) -> dict[str, int]:

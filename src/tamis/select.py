@@ -12,12 +12,16 @@ Order of decisions, each recorded as the drop reason:
 5. thresholds on the ``--by`` score: ``below_min``, ``above_max``;
 6. ``ifd_above_limit``: IFD above ``--drop-ifd-above`` (1 by default when selecting by ``ifd``:
    the prompt does not help, so prompt and response likely do not belong together);
-7. ranking: the best ``keep`` records by ``--by`` in its better direction are kept, ties broken by
-   id; the rest get ``ranked_out``. With ``--per-cluster`` the budget is split over the
+7. ordering and budget (:mod:`tamis.selectors`): ``--method top`` takes the best records by
+   ``--by`` in its better direction, ties broken by id (``--by random``: a seeded random order);
+   ``--method s2l`` spreads the budget evenly over loss-trajectory clusters; ``--method diverse``
+   takes the ``--by`` order but skips a record too similar to one taken (``too_similar``). The
+   kept records are the longest prefix of that order within ``--keep`` records (a count, or a
+   fraction of the *scored* records, rounded down) and ``--keep-tokens`` training tokens; the
+   rest get ``ranked_out``. With ``--per-cluster`` a ``--keep`` count is split over the
    ``cluster`` column's clusters in proportion to their sizes (:func:`cluster_quotas`) and the
-   ranking is done within each cluster (Mekala et al. 2024). ``keep`` is a count, or a fraction
-   of the *scored* records (rounded down), so thresholds can leave fewer than asked for, never
-   more.
+   ranking is done within each cluster (Mekala et al. 2024). Thresholds can leave fewer records
+   than asked for, never more.
 
 Deterministic, and independent of input order: the ranking key is (score, id).
 """
@@ -35,6 +39,17 @@ from tamis.errors import TamisError
 from tamis.outputs import EXTRA_TEXT
 from tamis.scorers import JUNK, direction_of
 from tamis.scorers.junk import DEFAULT_CUT as JUNK_CUT
+from tamis.selectors import (
+    DEFAULT_MAX_SIMILARITY,
+    METHODS,
+    RANDOM,
+    TOKEN_COLUMNS,
+    Diversity,
+    random_key,
+    record_tokens,
+    s2l_order,
+    trajectory_columns,
+)
 
 # Every row has the first five; the junk score's text columns come with it. None is a score.
 ROW_FIELDS = ("index", "id", "status", "detail", "truncated", *EXTRA_TEXT)
@@ -95,8 +110,15 @@ class Selection:
     per_cluster: bool = False  # split the budget over the `cluster` column's clusters
     # None: drop junk > 0 when the scores have a junk column; inf: never
     drop_junk_above: float | None = None
+    keep_tokens: int | None = None  # a budget in training tokens (prompt + response)
+    method: str = "top"  # tamis.selectors.METHODS
+    seed: int = 0  # --by random, and s2l's order within a cluster
+    clusters: int | None = None  # s2l's trajectory clusters; None: round(sqrt(n / 2))
+    max_similarity: float = DEFAULT_MAX_SIMILARITY  # diverse
 
     def resolved_direction(self) -> str:
+        if self.by == RANDOM:
+            return "random"
         if self.direction is not None:
             return self.direction
         return "lowest" if (direction_of(self.by) or "lower") == "lower" else "highest"
@@ -147,11 +169,32 @@ def parse_keep(text: str) -> int | float:
 def check_columns(sel: Selection, columns: list[str]) -> None:
     """Fail clearly when ``sel`` names a score that ``columns`` (the run's scores) lacks."""
     have = ", ".join(columns)
-    if sel.by not in columns:
+    if sel.method not in METHODS:
+        raise TamisError(f"unknown --method '{sel.method}'; choose one of: {', '.join(METHODS)}")
+    if sel.by != RANDOM and sel.by not in columns:
         raise TamisError(
-            f"--by {sel.by}: no such score in this run; choose one of: {have} "
+            f"--by {sel.by}: no such score in this run; choose one of: {have}, {RANDOM} "
             "(or score it with --scorer)"
         )
+    if sel.method == "s2l" and not trajectory_columns(columns):
+        raise TamisError(
+            "--method s2l clusters the loss trajectory p0..pN of --scorer lp; score with "
+            "--scorer lp (or choose another --method)"
+        )
+    if sel.keep_tokens is not None and not all(c in columns for c in TOKEN_COLUMNS):
+        raise TamisError(
+            "--keep-tokens counts prompt_tokens + response_tokens; add --scorer tokens"
+        )
+    if sel.per_cluster and (sel.method != "top" or sel.keep_tokens is not None):
+        raise TamisError(
+            "--per-cluster splits a --keep count for --method top; it does not combine with "
+            f"--method {sel.method} or --keep-tokens yet"
+            if sel.method != "top"
+            else "--per-cluster splits a --keep count; it does not combine with --keep-tokens "
+            "yet (use --method s2l for a balanced selection under a token budget)"
+        )
+    if not 0 < sel.max_similarity <= 1:
+        raise TamisError(f"--max-similarity {sel.max_similarity:g}: must be in (0, 1]")
     missing = [f.column for f in sel.filters if f.column not in columns]
     if missing:
         raise TamisError(
@@ -171,8 +214,11 @@ def check_columns(sel: Selection, columns: list[str]) -> None:
         )
 
 
-def select(rows: list[dict[str, Any]], sel: Selection) -> list[Decision]:
-    """One :class:`Decision` per row, in row order. ``rows`` are :class:`ScoreResult` rows."""
+def select(
+    rows: list[dict[str, Any]], sel: Selection, vectors: dict[int, Any] | None = None
+) -> list[Decision]:
+    """One :class:`Decision` per row, in row order. ``rows`` are :class:`ScoreResult` rows;
+    ``vectors`` (``{index: unit vector}``) are the embeddings ``--method diverse`` needs."""
     columns = [c for c in rows[0] if c not in ROW_FIELDS] if rows else []
     if rows:
         check_columns(sel, columns)
@@ -190,15 +236,30 @@ def select(rows: list[dict[str, Any]], sel: Selection) -> list[Decision]:
         else:
             candidates.append(row)
     k = _count(sel.keep, n_scored)
-    if not sel.per_cluster:
-        _rank(candidates, k, sel, decisions, "")
+    if sel.per_cluster:
+        quotas = cluster_quotas(Counter(r["cluster"] for r in rows if r["status"] == "ok"), k)
+        groups: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for row in candidates:
+            groups[row["cluster"]].append(row)
+        for cluster in sorted(groups):
+            _rank(groups[cluster], quotas[cluster], sel, decisions, f"in cluster {cluster}: ")
         return [decisions[row["index"]] for row in rows]
-    quotas = cluster_quotas(Counter(r["cluster"] for r in rows if r["status"] == "ok"), k)
-    groups: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for row in candidates:
-        groups[row["cluster"]].append(row)
-    for cluster in sorted(groups):
-        _rank(groups[cluster], quotas[cluster], sel, decisions, f"in cluster {cluster}: ")
+    if sel.method == "s2l":
+        order, where = s2l_order(candidates, trajectory_columns(columns), sel.clusters, sel.seed)
+        _take(
+            order,
+            k,
+            sel,
+            decisions,
+            lambda r: "s2l: trajectory cluster {} of {}; kept".format(*where[r["index"]]),
+        )
+        return [decisions[row["index"]] for row in rows]
+    admit = None
+    if sel.method == "diverse":
+        if vectors is None:
+            raise TamisError("--method diverse needs the records' embeddings (tamis.embed)")
+        admit = Diversity(vectors, sel.max_similarity).admit
+    _rank(candidates, k, sel, decisions, "", admit)
     return [decisions[row["index"]] for row in rows]
 
 
@@ -224,22 +285,52 @@ def cluster_quotas(sizes: dict[int, int], k: int) -> dict[int, int]:
     return dict(sorted(quotas.items()))
 
 
-def _rank(candidates: list[dict[str, Any]], k: int, sel: Selection, decisions: dict, where: str):
+def _rank(
+    candidates: list[dict[str, Any]], k: int, sel: Selection, decisions: dict, where: str,
+    admit=None,
+) -> None:  # fmt: skip
+    """Take the best of ``candidates`` by ``--by`` (or in ``--by random``'s order)."""
+    if sel.by == RANDOM:
+        candidates.sort(key=lambda r: (random_key(sel.seed, r["id"]), str(r["id"])))
+        _take(candidates, k, sel, decisions,
+              lambda r: f"{where}random order (seed {sel.seed}); kept", admit)  # fmt: skip
+        return
     lowest = sel.resolved_direction() == "lowest"
     sign = 1.0 if lowest else -1.0
     candidates.sort(key=lambda r: (sign * r[sel.by], str(r["id"])))
-    cut = candidates[k - 1][sel.by] if 0 < k <= len(candidates) else None
-    for rank, row in enumerate(candidates):
-        if rank < k:
-            decisions[row["index"]] = Decision(row["index"], True)
+    side = "lowest" if lowest else "highest"
+    _take(candidates, k, sel, decisions,
+          lambda r: f"{sel.by}={r[sel.by]:.6g}; {where}kept the {side}", admit)  # fmt: skip
+
+
+def _take(order, k, sel: Selection, decisions: dict, describe, admit=None) -> None:
+    """Keep the longest prefix of ``order`` within ``k`` records and ``sel.keep_tokens`` tokens;
+    ``admit(row)`` (``--method diverse``) may skip a record on the way (``too_similar``). The
+    rest is ``ranked_out``, with ``describe(row)`` and where the budget ran out."""
+    budget = sel.keep_tokens
+    kept, used, last = 0, 0, None
+    full: str | None = None  # why the budget is spent: "" for the count, else the tokens
+    for row in order:
+        cost = record_tokens(row) if budget is not None else 0
+        if full is None and kept >= k:
+            full = ""
+        elif full is None and budget is not None and used + cost > budget:
+            full = f"; the budget of {budget} tokens is spent ({used} used, this record has {cost})"
+        if full is not None:
+            end = f" (cut at {sel.by}={last[sel.by]:.6g})" if _has_cut(sel, last) else ""
+            detail = f"{describe(row)} {kept}{end}{full}"
+            decisions[row["index"]] = Decision(row["index"], False, "ranked_out", detail)
             continue
-        detail = (
-            f"{sel.by}={row[sel.by]:.6g}; {where}kept the {'lowest' if lowest else 'highest'} "
-            f"{k} (cut at {sel.by}={cut:.6g})"
-            if cut is not None
-            else f"{where}kept {k}"
-        )
-        decisions[row["index"]] = Decision(row["index"], False, "ranked_out", detail)
+        why = admit(row) if admit else ""
+        if why:
+            decisions[row["index"]] = Decision(row["index"], False, "too_similar", why)
+            continue
+        decisions[row["index"]] = Decision(row["index"], True)
+        kept, used, last = kept + 1, used + cost, row
+
+
+def _has_cut(sel: Selection, last) -> bool:
+    return last is not None and sel.method == "top" and sel.by != RANDOM
 
 
 def _count(keep: int | float | None, n_scored: int) -> int:
@@ -265,6 +356,8 @@ def _filter(
             return f"filter_{f.column}", f"{f.column} has no value; --filter {f} needs one"
         if not f.passes(got):
             return f"filter_{f.column}", f"{f.column}={got:.6g} fails --filter {f}"
+    if sel.by == RANDOM:  # a random order has no value to miss or to threshold
+        return _ifd_drop(row, ifd_limit)
     value = row.get(sel.by)
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "no_score", f"{sel.by} could not be computed"
@@ -272,6 +365,10 @@ def _filter(
         return "below_min", f"{sel.by}={value:.6g} < --min {sel.min:g}"
     if sel.max is not None and value > sel.max:
         return "above_max", f"{sel.by}={value:.6g} > --max {sel.max:g}"
+    return _ifd_drop(row, ifd_limit)
+
+
+def _ifd_drop(row: dict[str, Any], ifd_limit: float | None) -> tuple[str, str]:
     if ifd_limit is not None and row.get("ifd") is not None and row["ifd"] > ifd_limit:
         return "ifd_above_limit", f"ifd={row['ifd']:.6g} > {ifd_limit:g}: the prompt does not help"
     return "", ""
