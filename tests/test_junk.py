@@ -250,10 +250,9 @@ def test_default_run_drops_a_looping_and_a_copied_response(tmp_path, capsys):
     assert junk["loop"] > junk["demo-1"] and junk["copy"] > junk["demo-2"]
 
 
-def test_short_answers_are_compared_with_short_answers():
-    # A one-to-three-token answer's ce is noisy (a rare name is unlikely); among 300 records the
-    # short ones get their own length bin, so a normal short answer is not "unlikely", while a
-    # long garbled response still is.
+def test_a_small_dataset_of_300_records_gets_length_bins_too():
+    # As above, at the size of the demo (300 records: 3 bins), while a long garbled response
+    # is still "unlikely".
     rng = random.Random(3)
     rows = clean_rows(300, seed=3)
     for r in rows[:100]:

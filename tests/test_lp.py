@@ -64,6 +64,20 @@ def test_lp_columns_and_training_lowers_perplexity(clean_run):
     assert manifest["score"]["config"]["train"]["epochs"] == 2
 
 
+def test_s2l_selects_over_the_real_loss_trajectories(clean_run):
+    # the 8 records' real p0..p2 from the LP run above, clustered in 3 and sampled evenly
+    args = ["select", str(clean_run), "--method", "s2l", "--clusters", "3", "--keep", "5"]
+    assert main([*args, "--seed", "1", "-q"]) == 0
+    manifest = json.loads((clean_run / "manifest.json").read_text())
+    assert manifest["selection"]["method"] == "s2l" and manifest["counts"]["selected"] == 5
+    rejected = [json.loads(line) for line in (clean_run / "rejected.jsonl").open()]
+    assert len(rejected) == 3
+    assert all("s2l: trajectory cluster" in r["detail"] and "of 3" in r["detail"] for r in rejected)
+    first = (clean_run / "selected.jsonl").read_text()
+    assert main([*args, "--seed", "1", "-q"]) == 0
+    assert (clean_run / "selected.jsonl").read_text() == first
+
+
 def test_rerun_after_success_trains_nothing(data, clean_run):
     started = time.monotonic()
     assert main(["score", str(data), "-o", str(clean_run), *ARGS]) == 0

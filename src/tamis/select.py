@@ -171,7 +171,7 @@ def check_columns(sel: Selection, columns: list[str]) -> None:
     have = ", ".join(columns)
     if sel.method not in METHODS:
         raise TamisError(f"unknown --method '{sel.method}'; choose one of: {', '.join(METHODS)}")
-    if sel.by != RANDOM and sel.by not in columns:
+    if sel.by != RANDOM and sel.method != "s2l" and sel.by not in columns:
         raise TamisError(
             f"--by {sel.by}: no such score in this run; choose one of: {have}, {RANDOM} "
             "(or score it with --scorer)"
@@ -245,7 +245,15 @@ def select(
             _rank(groups[cluster], quotas[cluster], sel, decisions, f"in cluster {cluster}: ")
         return [decisions[row["index"]] for row in rows]
     if sel.method == "s2l":
-        order, where = s2l_order(candidates, trajectory_columns(columns), sel.clusters, sel.seed)
+        trajectory = trajectory_columns(columns)
+        usable = [r for r in candidates if all(_positive(r.get(c)) for c in trajectory)]
+        have = {r["index"] for r in usable}
+        for row in candidates:
+            if row["index"] not in have:
+                decisions[row["index"]] = Decision(
+                    row["index"], False, "no_score", "its loss trajectory could not be computed"
+                )
+        order, where = s2l_order(usable, trajectory, sel.clusters, sel.seed)
         _take(
             order,
             k,
@@ -329,6 +337,10 @@ def _take(order, k, sel: Selection, decisions: dict, describe, admit=None) -> No
         kept, used, last = kept + 1, used + cost, row
 
 
+def _positive(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
 def _has_cut(sel: Selection, last) -> bool:
     return last is not None and sel.method == "top" and sel.by != RANDOM
 
@@ -356,7 +368,7 @@ def _filter(
             return f"filter_{f.column}", f"{f.column} has no value; --filter {f} needs one"
         if not f.passes(got):
             return f"filter_{f.column}", f"{f.column}={got:.6g} fails --filter {f}"
-    if sel.by == RANDOM:  # a random order has no value to miss or to threshold
+    if sel.by == RANDOM or sel.method == "s2l":  # orders that read no --by value
         return _ifd_drop(row, ifd_limit)
     value = row.get(sel.by)
     if value is None or (isinstance(value, float) and math.isnan(value)):
