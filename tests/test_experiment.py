@@ -68,3 +68,46 @@ def test_unknown_keys_are_named(tmp_path):
     path.write_text("pool: p.jsonl\nbudjet: 0.2\n")
     with pytest.raises(TamisError, match="unknown key\\(s\\) budjet"):
         ExperimentConfig.load(path)
+
+
+def test_arms_from_select_options_at_equal_tokens(experiment, tmp_path):
+    # The arms of a token-budget experiment, picked from real default scores of the same pool
+    # (junk, tokens, ppl, ifd): no arm takes more tokens than the budget, the random arm draws
+    # from the whole pool and changes with the seed, the default recipe leaves junk out.
+    from tamis.experiment import _arms
+    from tamis.outputs import read_scores
+    from tamis.selectors import record_tokens
+
+    exp, _ = experiment
+    pool_path = tmp_path / "out" / "data" / "pool.jsonl"  # an experiment folder's layout
+    pool_path.parent.mkdir(parents=True)
+    pool_path.write_text((exp / "out" / "data" / "pool.jsonl").read_text())
+    scores = tmp_path / "out" / "scores"
+    assert main(["score", str(pool_path), "-o", str(scores), "-q"]) == 0
+    pool = [json.loads(x) for x in pool_path.open()]
+    rows, _ = read_scores(scores / "scores.parquet")
+    cost = {r["index"]: record_tokens(r) for r in rows}
+    budget = int(0.3 * sum(cost.values()))
+    cfg = ExperimentConfig(
+        pool=str(pool_path),
+        budget_tokens=0.3,
+        arms=[
+            {"name": "default", "by": "ppl"},
+            {"name": "superfiltering", "by": "ifd"},
+            {"name": "diverse", "method": "diverse", "by": "ppl", "max_similarity": 0.5},
+            {"name": "ppl-no-junk", "by": "ppl", "drop_junk_above": "none"},
+        ],
+    )
+    arms = _arms(cfg, pool, scores)
+    assert list(arms) == ["full", "random", "default", "superfiltering", "diverse", "ppl-no-junk"]
+    picks = {arm: fn(0) for arm, fn in arms.items()}
+    assert picks["full"] == list(range(len(pool)))
+    for arm, chosen in picks.items():
+        if arm != "full":
+            assert 0 < sum(cost[i] for i in chosen) <= budget, arm
+    assert picks["random"] != arms["random"](1) and picks["random"] == arms["random"](0)
+    junk = {r["index"] for r in rows if r["junk"] > 0}
+    assert not junk & set(picks["default"]) and set(picks["default"]) != set(picks["ppl-no-junk"])
+    assert set(picks["diverse"]) != set(picks["default"])  # a strict threshold skips some
+    with pytest.raises(TamisError, match="unknown option"):
+        _arms(ExperimentConfig(pool="p", arms=[{"name": "x", "bye": "ppl"}]), pool, scores)

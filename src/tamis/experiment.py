@@ -8,7 +8,14 @@ several seeds, and evaluated on the same held-out test set:
   direction), scored by the small ``scorer_model``;
 - ``random``: ``budget`` records drawn at random (a new draw per seed);
 - ``lowest-COL`` (``lowest: true``): the worst ``budget`` by the first scorer, to show the
-  direction matters.
+  direction matters;
+- with ``arms:`` (in place of ``top-COL`` and ``lowest-COL``): one arm per named ``tamis select``
+  selection (:data:`ARM_KEYS`): the default recipe, Superfiltering (``by: ifd``), ``s2l``,
+  ``diverse``, the same without the junk filter, ...
+
+``budget_tokens`` gives every arm but ``full`` the same budget in training tokens
+(``--keep-tokens``), so the arms are compared at equal compute; ``random`` is then a seeded random
+order of the whole pool under that budget.
 
 Noisy-pool mode (``noise: {rate, kinds, seed}``) corrupts a known share of the pool with
 :func:`tamis.noise.corrupt` (never the test set) and reports how many corrupted records each
@@ -24,10 +31,11 @@ arm: ``data/`` (pool, test, noise labels), ``scores/`` (``tamis score``), ``arms
 from __future__ import annotations
 
 import json
+import math
 import random
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +51,13 @@ class ExperimentConfig:
     test_size: int = 200
     split_seed: int = 0
     budget: float | int = 0.25  # fraction of the pool, or a count
+    # a budget in training tokens (fraction of the pool's, or a count): every arm but full gets
+    # the same number of tokens, so methods that prefer long records get no more compute
+    budget_tokens: float | int | None = None
+    # selection arms as `tamis select` options, besides full and random (ARM_KEYS); None: the
+    # top budget by each of `scorers` (and `lowest`)
+    arms: list[dict[str, Any]] | None = None
+    lp: dict[str, Any] = field(default_factory=dict)  # --scorer lp options (an s2l arm)
     scorer_model: str = "smollm2-135m"
     scorers: list[str] = field(default_factory=lambda: ["ppl"])
     score_template: str = "alpaca"
@@ -76,6 +91,11 @@ class ExperimentConfig:
         return cfg
 
 
+# What an arm in `arms` may set: `name` and these fields of tamis.select.Selection.
+ARM_KEYS = ("by", "method", "direction", "drop_junk_above", "drop_ifd_above", "clusters",
+            "max_similarity")  # fmt: skip
+
+
 def run_experiment(config_path: str | Path, out_dir: str | Path, progress: bool = True) -> dict:
     """Run (or resume) every arm and seed; returns ``results.json``'s content."""
     from tamis.jobs import ScoreConfig, score_job
@@ -94,6 +114,7 @@ def run_experiment(config_path: str | Path, out_dir: str | Path, progress: bool 
                 template=cfg.score_template,
                 scorers=_scorers(cfg),
                 skip_bad=True,
+                train=_lp_config(cfg),
             ),  # fmt: skip
             progress,
         )
@@ -114,11 +135,24 @@ def run_experiment(config_path: str | Path, out_dir: str | Path, progress: bool 
     return results
 
 
+def _lp_config(cfg: ExperimentConfig):
+    from tamis.train import TrainConfig
+
+    lp = dict(cfg.lp)
+    known = {"epochs", "method", "learning_rate", "batch_size", "precision", "seed"}
+    if set(lp) - known:
+        raise TamisError(f"lp: unknown option(s) {', '.join(sorted(set(lp) - known))}")
+    return TrainConfig(**{"epochs": 3, "method": "full", "learning_rate": 2e-5, **lp})
+
+
 def _scorers(cfg: ExperimentConfig) -> tuple[str, ...]:
-    from tamis.scorers import SCORERS
+    from tamis.scorers import GROUPS, JUNK, SCORERS, TRAINING_SCORERS
 
     names = []
     for col in cfg.scorers:
+        if col in (JUNK, *GROUPS, *TRAINING_SCORERS):  # a scorer or group name
+            names.append(col)
+            continue
         owner = next((s.name for s in SCORERS.values() if col in s.columns), None)
         if owner is None:
             raise TamisError(f"scorers: '{col}' is not a score column tamis score writes")
@@ -166,21 +200,37 @@ def _arms(cfg: ExperimentConfig, pool: list, scores_dir: Path) -> dict:
     from tamis.outputs import read_scores
     from tamis.select import Selection, select
 
-    rows, _ = read_scores(scores_dir / "scores.parquet")
+    rows, columns = read_scores(scores_dir / "scores.parquet")
     n = len(pool)
     budget = cfg.budget if isinstance(cfg.budget, int) else int(cfg.budget * n)
     if not 0 < budget <= n:
         raise TamisError(f"budget {cfg.budget}: gives {budget} records of a pool of {n}")
+    tokens = _token_budget(cfg, rows, columns)
+    keep = {"keep_tokens": tokens} if tokens else {"keep": budget}
 
     def ranked(col: str, direction: str | None) -> list[int]:
-        decisions = select(rows, Selection(by=col, keep=budget, direction=direction))
+        decisions = select(rows, Selection(by=col, direction=direction, **keep))
         return [d.index for d in decisions if d.kept]
 
     arms: dict[str, Any] = {"full": lambda seed: list(range(n))}
+    if tokens:  # the random baseline at the same number of tokens, from the whole pool
+        none = {"drop_junk_above": math.inf}
+        draw = lambda seed: _picks(rows, Selection(by="random", seed=1000 + seed, **none, **keep))  # noqa: E731
+    else:
+        draw = lambda seed: sorted(random.Random(1000 + seed).sample(range(n), budget))  # noqa: E731
+    if cfg.arms is not None:
+        arms["random"] = draw
+        vectors: dict[str, Any] = {}
+        for spec in cfg.arms:
+            sel = _arm_selection(spec, keep)
+            arms[spec["name"]] = lambda seed, sel=sel: _picks(
+                rows, replace(sel, seed=1000 + seed), _vectors(sel, vectors, scores_dir, rows)
+            )
+        return arms
     for col in cfg.scorers:
         top = ranked(col, None)
         arms[f"top-{col}"] = lambda seed, top=top: top
-    arms["random"] = lambda seed: sorted(random.Random(1000 + seed).sample(range(n), budget))
+    arms["random"] = draw
     if cfg.lowest:
         col = cfg.scorers[0]
         default = Selection(by=col).resolved_direction()
@@ -189,9 +239,61 @@ def _arms(cfg: ExperimentConfig, pool: list, scores_dir: Path) -> dict:
     return arms
 
 
-def _run_arm(cfg, out: Path, arm: str, seed: int, rows: list, test: Path, progress: bool):
-    from dataclasses import replace
+def _token_budget(cfg: ExperimentConfig, rows: list, columns: list) -> int | None:
+    from tamis.selectors import TOKEN_COLUMNS, record_tokens
 
+    if cfg.budget_tokens is None:
+        return None
+    if not all(c in columns for c in TOKEN_COLUMNS):
+        raise TamisError("budget_tokens needs the token counts: add 'tokens' to scorers")
+    total = sum(record_tokens(r) for r in rows if r["status"] == "ok")
+    b = cfg.budget_tokens
+    tokens = b if isinstance(b, int) else int(b * total)
+    if not 0 < tokens <= total:
+        raise TamisError(f"budget_tokens {b}: gives {tokens} tokens of a pool of {total}")
+    return tokens
+
+
+def _arm_selection(spec: dict[str, Any], keep: dict[str, Any]):
+    from tamis.select import Selection
+
+    if not isinstance(spec, dict) or not spec.get("name"):
+        raise TamisError(f"arms: each arm needs a name and tamis select options, got {spec!r}")
+    unknown = set(spec) - {"name", *ARM_KEYS}
+    if unknown:
+        raise TamisError(
+            f"arms: {spec['name']}: unknown option(s) {', '.join(sorted(unknown))}; valid: "
+            f"{', '.join(ARM_KEYS)}"
+        )
+    if spec["name"] in ("full", "random"):
+        raise TamisError(f"arms: '{spec['name']}' is always run; give this arm another name")
+    options = {k: v for k, v in spec.items() if k != "name"}
+    for limit in ("drop_junk_above", "drop_ifd_above"):
+        if str(options.get(limit, "")).lower() == "none":
+            options[limit] = math.inf
+    return Selection(**options, **keep)
+
+
+def _picks(rows: list, sel, vectors=None) -> list[int]:
+    from tamis.select import select
+
+    return [d.index for d in select(rows, sel, vectors) if d.kept]
+
+
+def _vectors(sel, cache: dict, scores_dir: Path, rows: list):
+    """The pool's embeddings for a ``diverse`` arm, computed once."""
+    if sel.method != "diverse":
+        return None
+    if "v" not in cache:
+        from tamis.jobs import record_vectors
+        from tamis.readers import read_dataset
+
+        data = read_dataset(scores_dir.parent / "data" / "pool.jsonl", skip_bad=True)
+        cache["v"] = record_vectors(data, rows)
+    return cache["v"]
+
+
+def _run_arm(cfg, out: Path, arm: str, seed: int, rows: list, test: Path, progress: bool):
     from tamis.eval_job import eval_job
     from tamis.train import TrainConfig
     from tamis.train_job import DEFAULT_LR, TrainJob, train_job
