@@ -77,3 +77,15 @@ def test_against_without_judge_is_explained(test_data, tmp_path, capsys):
     args = ["eval", "smollm2-135m", "--data", str(test_data), "-o", str(tmp_path), "-q"]
     assert main([*args, "--against", "smollm2-135m"]) == 2
     assert "--against and --judge go together" in capsys.readouterr().err
+
+
+def test_a_generation_limit_answers_the_first_records_and_counts_junk_answers(test_data, tmp_path):
+    out = tmp_path / "eval"
+    args = ["eval", "smollm2-135m", "--data", str(test_data), "-o", str(out), "-q"]
+    assert main([*args, "--max-new-tokens", "12", "--generate-limit", "2"]) == 0
+    report = json.loads((out / "eval.json").read_text())
+    assert report["records"] == 4 and report["generated_records"] == 2  # loss on all four
+    per = [json.loads(line) for line in (out / "eval_records.jsonl").read_text().splitlines()]
+    assert [("answer" in p) for p in per] == [True, True, False, False]
+    flagged = [p["junk_flag"] for p in per[:2]]
+    assert report["junk_flagged"] == sum(bool(f) for f in flagged) / 2

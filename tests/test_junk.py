@@ -262,3 +262,22 @@ def test_a_small_dataset_of_300_records_gets_length_bins_too():
     got = verdicts(rows)
     assert got[rows[150]["id"]].signal == "unlikely" and got[rows[150]["id"]].junk > 0
     assert not any(got[r["id"]].junk > 0 for r in rows[:100])
+
+
+def test_text_flags_name_the_flag_a_generated_answer_trips():
+    from tamis.records import to_record
+    from tamis.scorers.junk import text_flags
+
+    def rec(instruction, output):
+        return to_record({"instruction": instruction, "input": "", "output": output}, "alpaca", "t")
+
+    answers = [
+        rec("Name a colour.", "Blue is a calm colour that many people like."),
+        rec("Name a colour.", "Blue blue blue blue blue blue blue blue blue blue blue blue."),
+        rec(
+            "Describe the water cycle in one sentence.", "Describe the water cycle in one sentence."
+        ),
+        rec("Name a colour.", "N/A"),
+        rec("Name a colour.", "Blue.\n\n### Instruction:\nName a fruit."),
+    ]
+    assert text_flags(answers) == ["", "repetitive", "echo", "placeholder", "template_leak"]

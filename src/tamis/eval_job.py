@@ -22,6 +22,7 @@ import copy
 import math
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -72,8 +73,11 @@ def eval_job(model: str, data_path: str | Path, out_dir: str | Path, opts: dict[
             "not_scored": {r["id"]: r["status"] for r in result.rows if r["status"] != "ok"},
         }
         if opts["generate"]:
+            limit = opts.get("generate_limit")
+            order = order[:limit] if limit else order  # the test set's order: a random split
             answers = _answers(lm, result.encoded, order, cache, opts)
             report.update(_reference_metrics(answers, records, order, per, opts["short_words"]))
+            report.update(_flagged(answers, records, order, per))
             if opts["against"]:
                 report.update(_preference(answers, records, order, per, result, cache, opts))
     report = {
@@ -86,7 +90,7 @@ def eval_job(model: str, data_path: str | Path, out_dir: str | Path, opts: dict[
         "versions": versions(),
     }
     write_json(out_dir / "eval.json", report)
-    write_jsonl(out_dir / "eval_records.jsonl", (per[i] for i in order))
+    write_jsonl(out_dir / "eval_records.jsonl", per.values())
     return report
 
 
@@ -113,6 +117,27 @@ def _reference_metrics(answers, records, order, per, short_words: int) -> dict[s
         "rouge_l": sum(rouge) / len(rouge),
         "exact_match": sum(em) / len(em) if em else None,
         "exact_match_records": len(em),
+    }
+
+
+def _flagged(answers, records, order, per) -> dict[str, Any]:
+    """The share of greedy answers a junk text flag fires on (a loop, a copy of the prompt, a
+    placeholder, markup, a template marker, ...: :func:`tamis.scorers.junk.text_flags`)."""
+    from tamis.scorers.junk import text_flags
+
+    shown = []
+    for i, answer in zip(order, answers, strict=True):
+        rec = copy.copy(records[i])
+        rec.response = answer
+        shown.append(rec)
+    flags = text_flags(shown)
+    for i, flag in zip(order, flags, strict=True):
+        per[i]["junk_flag"] = flag
+    fired = [f for f in flags if f]
+    return {
+        "junk_flagged": len(fired) / len(flags) if flags else None,
+        "junk_flagged_by": dict(sorted(Counter(fired).items())),
+        "generated_records": len(flags),
     }
 
 
@@ -177,6 +202,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--no-generate", dest="generate", action="store_false", help="loss only")
     p.add_argument("--max-new-tokens", type=int, default=128, help="tokens per greedy answer")
     p.add_argument(
+        "--generate-limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="greedy answers for the first N scored records only (loss is always on all)",
+    )
+    p.add_argument(
         "--short-words", type=int, default=5, help="exact match on references of at most N words"
     )
     p.add_argument("--against", default=None, metavar="MODEL_B", help="compare with this model")
@@ -198,8 +230,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     opts = {
         k: getattr(args, k)
         for k in (
-            "generate", "max_new_tokens", "short_words", "against", "judge", "format",
-            "template", "skip_bad", "max_tokens", "batch_size", "device", "quiet",
+            "generate", "max_new_tokens", "generate_limit", "short_words", "against", "judge",
+            "format", "template", "skip_bad", "max_tokens", "batch_size", "device", "quiet",
         )
     }  # fmt: skip
     r = eval_job(args.model, args.data, args.out, opts)
@@ -209,6 +241,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             parts.append(f"ROUGE-L {r['rouge_l']:.4f}")
             if r["exact_match"] is not None:
                 parts.append(f"exact match {r['exact_match']:.3f} (n={r['exact_match_records']})")
+            parts.append(f"junk-flagged answers {r['junk_flagged']:.3f}")
         if "preference" in r:
             parts.append(f"preferred over {r['against']} {r['preference']:.3f}")
         print(f"{r['records']} records: " + ", ".join(parts) + f" -> {args.out}", file=sys.stderr)

@@ -324,7 +324,8 @@ def _run_arm(cfg, out: Path, arm: str, seed: int, rows: list, test: Path, progre
     if not (run_dir / "train" / "manifest.json").is_file():
         train_job(data, run_dir / "train", replace(job, resume=resume), progress)
     opts = {
-        "generate": True, "max_new_tokens": 64, "short_words": 5, "against": None,
+        "generate": True, "max_new_tokens": 64, "generate_limit": None, "short_words": 5,
+        "against": None,
         "judge": None, "format": None, "template": job.template, "skip_bad": True,
         "max_tokens": job.max_tokens, "batch_size": 8, "device": job.device, "quiet": not progress,
     }  # fmt: skip
@@ -347,11 +348,13 @@ def _run_summary(arm: str, seed: int, run_dir: Path) -> dict[str, Any]:
         "perplexity": ev["perplexity"],
         "rouge_l": ev.get("rouge_l"),
         "exact_match": ev.get("exact_match"),
+        "junk_flagged": ev.get("junk_flagged"),
         "curve": [(row["step"], row["loss"]) for row in log],
     }
 
 
-METRICS = ("loss", "perplexity", "rouge_l", "exact_match", "train_tokens", "train_wall_s")
+METRICS = ("loss", "perplexity", "rouge_l", "exact_match", "junk_flagged", "train_tokens",
+           "train_wall_s")  # fmt: skip
 
 
 def _summarise(cfg: ExperimentConfig, runs: list[dict], wall: float) -> dict[str, Any]:
@@ -404,7 +407,9 @@ def _plots(out: Path, runs: list[dict]) -> None:
     # One panel per metric measured; the axis is fitted to the values (a bar from zero would
     # hide differences of a few hundredths), each seed a dot, the mean and its spread a bar.
     metrics = [
-        m for m in ("loss", "rouge_l", "exact_match") if any(r.get(m) is not None for r in runs)
+        m
+        for m in ("loss", "rouge_l", "exact_match", "junk_flagged")
+        if any(r.get(m) is not None for r in runs)
     ]
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.5), squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):

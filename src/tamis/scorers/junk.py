@@ -241,6 +241,27 @@ def _fisher(rows, found, signals) -> dict[int, float]:
     return fisher
 
 
+def text_flags(records) -> list[str]:
+    """The first of :data:`FLAGS` that fires on each :class:`~tamis.records.Record` (``""`` for
+    none): the model-free part of junk, for texts no score pass has read (a model's greedy
+    answers in ``tamis eval``: loops, copies of the prompt, placeholders)."""
+    from tamis.scorers import SCORERS
+
+    owners = dict.fromkeys(
+        next(s for s in SCORERS.values() if f.column in s.columns).name for f in FLAGS
+    )
+    values: dict[str, list[float]] = {}
+    for name in owners:
+        values.update(SCORERS[name].compute_all(list(records)))
+    out = []
+    for j in range(len(records)):
+        fired = (
+            f.name for f in FLAGS if _finite(values[f.column][j]) and f.fires(values[f.column][j])
+        )
+        out.append(next(fired, ""))
+    return out
+
+
 def add_junk(result) -> None:
     """Add ``junk``, ``junk_signal`` and ``junk_detail`` to a
     :class:`~tamis.score.ScoreResult`'s rows and ``junk`` to its columns (once)."""
