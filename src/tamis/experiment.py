@@ -443,12 +443,13 @@ def add_parser(subparsers) -> None:
 
     p = subparsers.add_parser(
         "experiment",
-        help="train and evaluate the target on full data, top-b by each scorer and random b",
-        description="Run the arms of CONFIG.yaml (see configs/ and the guide): full data, the "
-        "top budget by each scorer, random subsets of the same size, optionally the lowest; "
-        "each trained with the same settings for every seed and evaluated on the same held-out "
-        "test set. Resumes arm by arm. Writes results.json, results.md, loss_curves.png, "
-        "metrics.png and report.html.",
+        help="train and evaluate the target on full data, random and selected subsets",
+        description="Run the arms of CONFIG.yaml (see configs/ and the guide): full data, random "
+        "subsets, and the top budget by each scorer (optionally the lowest) or the selections "
+        "named in 'arms:', at an equal budget of records or training tokens; each trained with "
+        "the same settings for every seed and evaluated on the same held-out test set. Resumes "
+        "arm by arm. Writes results.json, results.md, loss_curves.png, metrics.png and "
+        "report.html.",
         formatter_class=HelpFormatter,
     )
     p.add_argument("config", metavar="CONFIG", type=Path, help="experiment configuration (YAML)")
