@@ -120,13 +120,16 @@ def run_experiment(config_path: str | Path, out_dir: str | Path, progress: bool 
         )
     arms = _arms(cfg, pool, scores_dir)
     runs = []
-    for arm, picks in arms.items():
+    # full last: the longest runs, and the least needed to compare selections with random
+    for arm in sorted(arms, key=lambda a: a == "full"):
+        picks = arms[arm]
         for seed in cfg.seeds:
             chosen = picks(seed)
             runs.append(_run_arm(cfg, out, arm, seed, [pool[i] for i in chosen], test, progress))
             runs[-1]["noisy_records"] = (
                 sum(labels[i] is not None for i in chosen) if labels else None
             )
+    runs.sort(key=lambda r: list(arms).index(r["arm"]))  # the table in the arms' order
     results = _summarise(cfg, runs, time.perf_counter() - start)
     write_json(out / "results.json", results)
     with atomic_open(out / "results.md") as f:
