@@ -89,3 +89,9 @@ def test_a_generation_limit_answers_the_first_records_and_counts_junk_answers(te
     assert [("answer" in p) for p in per] == [True, True, False, False]
     flagged = [p["junk_flag"] for p in per[:2]]
     assert report["junk_flagged"] == sum(bool(f) for f in flagged) / 2
+
+
+def test_a_generation_limit_below_one_is_refused(test_data, tmp_path, capsys):
+    args = ["eval", "smollm2-135m", "--data", str(test_data), "-o", str(tmp_path), "-q"]
+    assert main([*args, "--generate-limit", "0"]) == 2
+    assert "--generate-limit 0: must be at least 1" in capsys.readouterr().err

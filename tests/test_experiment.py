@@ -111,3 +111,8 @@ def test_arms_from_select_options_at_equal_tokens(experiment, tmp_path):
     assert set(picks["diverse"]) != set(picks["default"])  # a strict threshold skips some
     with pytest.raises(TamisError, match="unknown option"):
         _arms(ExperimentConfig(pool="p", arms=[{"name": "x", "bye": "ppl"}]), pool, scores)
+    with pytest.raises(TamisError, match="x named twice"):
+        _arms(ExperimentConfig(pool="p", arms=[{"name": "x"}, {"name": "x"}]), pool, scores)
+    with pytest.raises(TamisError, match="give a number, or none"):
+        bad = [{"name": "x", "drop_junk_above": "inf"}]
+        _arms(ExperimentConfig(pool="p", arms=bad), pool, scores)

@@ -32,7 +32,10 @@ def test_a_token_budget_keeps_the_best_prefix_that_fits():
     got = select(rows, Selection(by="ppl", keep_tokens=100))
     # r1 + r3 = 70; r2 would make 120: the budget is spent, and r0 is not squeezed in after it
     assert kept_ids(rows, got) == ["r001", "r003"]
-    assert "the budget of 100 tokens is spent (70 used, this record has 50)" in got[2].detail
+    ended = (
+        "the budget of 100 tokens ended the selection (70 used; the next record in order needed 50)"
+    )
+    assert ended in got[2].detail and ended in got[0].detail
     assert got[0].reason == "ranked_out" and "kept the lowest 2 (cut at ppl=2)" in got[0].detail
     # with a count as well, whichever is reached first
     assert kept_ids(rows, select(rows, Selection(by="ppl", keep=1, keep_tokens=100))) == ["r001"]
@@ -136,6 +139,22 @@ def test_diverse_skips_a_near_copy_of_a_record_taken_before_it():
     # a looser threshold keeps the near copy, and then the budget runs out first
     looser = select(rows, Selection(method="diverse", keep=3, max_similarity=0.9999), vectors)
     assert kept_ids(rows, looser) == ["r000", "r001", "r002"]
+
+
+def test_a_near_copy_does_not_spend_the_token_budget():
+    rows = with_tokens([1.0, 2.0, 3.0], [60, 50, 30])
+    vectors = {0: unit(1, 0, 0), 1: unit(1, 0.05, 0), 2: unit(0, 1, 0)}
+    got = select(rows, Selection(method="diverse", keep_tokens=100), vectors)
+    # r001 would not fit after r000, but it is skipped as a near-copy before its tokens count
+    assert kept_ids(rows, got) == ["r000", "r002"] and got[1].reason == "too_similar"
+
+
+def test_options_a_random_or_s2l_order_would_ignore_are_refused():
+    rows = rows_from([1.0, 2.0])
+    with pytest.raises(TamisError, match="--by random reads no --by value, so --min"):
+        select(rows, Selection(by="random", keep=1, min=0.5))
+    with pytest.raises(TamisError, match="--clusters 0"):
+        select(rows, Selection(by="random", keep=1, clusters=0))
 
 
 def test_method_options_are_checked():

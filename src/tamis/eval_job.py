@@ -46,6 +46,8 @@ def eval_job(model: str, data_path: str | Path, out_dir: str | Path, opts: dict[
 
     start = time.perf_counter()
     out_dir = Path(out_dir)
+    if opts.get("generate_limit") is not None and opts["generate_limit"] < 1:
+        raise TamisError(f"--generate-limit {opts['generate_limit']}: must be at least 1")
     if (opts["against"] is None) != (opts["judge"] is None):
         raise TamisError("--against and --judge go together: give both, or neither")
     data = read_dataset(data_path, opts["format"], opts["skip_bad"])

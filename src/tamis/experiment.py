@@ -222,6 +222,10 @@ def _arms(cfg: ExperimentConfig, pool: list, scores_dir: Path) -> dict:
     else:
         draw = lambda seed: sorted(random.Random(1000 + seed).sample(range(n), budget))  # noqa: E731
     if cfg.arms is not None:
+        names = [a.get("name") if isinstance(a, dict) else None for a in cfg.arms]
+        twice = sorted({x for x in names if x and names.count(x) > 1})
+        if twice:
+            raise TamisError(f"arms: {', '.join(twice)} named twice; give each arm its own name")
         arms["random"] = draw
         vectors: dict[str, Any] = {}
         for spec in cfg.arms:
@@ -272,8 +276,13 @@ def _arm_selection(spec: dict[str, Any], keep: dict[str, Any]):
         raise TamisError(f"arms: '{spec['name']}' is always run; give this arm another name")
     options = {k: v for k, v in spec.items() if k != "name"}
     for limit in ("drop_junk_above", "drop_ifd_above"):
-        if str(options.get(limit, "")).lower() == "none":
+        value = options.get(limit)
+        if isinstance(value, str) and value.lower() == "none":
             options[limit] = math.inf
+        elif limit in options and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise TamisError(
+                f"arms: {spec['name']}: {limit} {value!r}: give a number, or none to turn it off"
+            )
     return Selection(**options, **keep)
 
 
@@ -303,11 +312,16 @@ def _run_arm(cfg, out: Path, arm: str, seed: int, rows: list, test: Path, progre
 
     run_dir = out / "arms" / arm / f"seed{seed}"
     eval_path = run_dir / "eval" / "eval.json"
-    if eval_path.is_file():  # done in an earlier run
-        return _run_summary(arm, seed, run_dir)
     data = run_dir / "train.jsonl"
+    if eval_path.is_file() and read_jsonl(data) == rows:  # done in an earlier run
+        return _run_summary(arm, seed, run_dir)
     if not data.is_file():
         _write_jsonl(data, rows)
+    elif read_jsonl(data) != rows:  # an earlier run into this folder chose other records
+        raise TamisError(
+            f"{run_dir}: this arm's selection changed since an earlier run into {out} (another "
+            "budget, pool or arm option); use a new output folder, or delete that arm's folder"
+        )
     t = dict(cfg.target)
     method = t.pop("method", "lora")
     train_cfg = TrainConfig(

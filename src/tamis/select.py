@@ -193,6 +193,13 @@ def check_columns(sel: Selection, columns: list[str]) -> None:
             else "--per-cluster splits a --keep count; it does not combine with --keep-tokens "
             "yet (use --method s2l for a balanced selection under a token budget)"
         )
+    ignored = [o for o, v in (("--min", sel.min), ("--max", sel.max),
+               ("--keep-lowest/--keep-highest", sel.direction)) if v is not None]  # fmt: skip
+    if ignored and (sel.by == RANDOM or sel.method == "s2l"):
+        what = "--by random" if sel.by == RANDOM else "--method s2l"
+        raise TamisError(f"{what} reads no --by value, so {', '.join(ignored)} would be ignored")
+    if sel.clusters is not None and sel.clusters < 1:
+        raise TamisError(f"--clusters {sel.clusters}: must be at least 1")
     if not 0 < sel.max_similarity <= 1:
         raise TamisError(f"--max-similarity {sel.max_similarity:g}: must be in (0, 1]")
     missing = [f.column for f in sel.filters if f.column not in columns]
@@ -266,7 +273,7 @@ def select(
     if sel.method == "diverse":
         if vectors is None:
             raise TamisError("--method diverse needs the records' embeddings (tamis.embed)")
-        admit = Diversity(vectors, sel.max_similarity).admit
+        admit = Diversity(vectors, sel.max_similarity)
     _rank(candidates, k, sel, decisions, "", admit)
     return [decisions[row["index"]] for row in rows]
 
@@ -313,26 +320,34 @@ def _rank(
 
 def _take(order, k, sel: Selection, decisions: dict, describe, admit=None) -> None:
     """Keep the longest prefix of ``order`` within ``k`` records and ``sel.keep_tokens`` tokens;
-    ``admit(row)`` (``--method diverse``) may skip a record on the way (``too_similar``). The
-    rest is ``ranked_out``, with ``describe(row)`` and where the budget ran out."""
+    ``admit`` (a :class:`~tamis.selectors.Diversity`, ``--method diverse``) may skip a record on
+    the way (``too_similar``, before its tokens are counted). The rest is ``ranked_out``, with
+    ``describe(row)`` and where the budget ran out."""
     budget = sel.keep_tokens
     kept, used, last = 0, 0, None
     full: str | None = None  # why the budget is spent: "" for the count, else the tokens
     for row in order:
-        cost = record_tokens(row) if budget is not None else 0
+        why = ""
         if full is None and kept >= k:
             full = ""
-        elif full is None and budget is not None and used + cost > budget:
-            full = f"; the budget of {budget} tokens is spent ({used} used, this record has {cost})"
+        elif full is None:
+            why = admit.check(row) if admit else ""  # a near-copy is skipped, not budgeted
+            cost = record_tokens(row) if budget is not None else 0
+            if not why and budget is not None and used + cost > budget:
+                full = (
+                    f"; the budget of {budget} tokens ended the selection ({used} used; the "
+                    f"next record in order needed {cost})"
+                )
         if full is not None:
             end = f" (cut at {sel.by}={last[sel.by]:.6g})" if _has_cut(sel, last) else ""
             detail = f"{describe(row)} {kept}{end}{full}"
             decisions[row["index"]] = Decision(row["index"], False, "ranked_out", detail)
             continue
-        why = admit(row) if admit else ""
         if why:
             decisions[row["index"]] = Decision(row["index"], False, "too_similar", why)
             continue
+        if admit:
+            admit.add(row)
         decisions[row["index"]] = Decision(row["index"], True)
         kept, used, last = kept + 1, used + cost, row
 

@@ -107,8 +107,8 @@ def s2l_order(
 
 
 class Diversity:
-    """DEITA's Repr Filter over unit vectors: :meth:`admit` a record unless its cosine similarity
-    with one already admitted reaches ``max_similarity``."""
+    """DEITA's Repr Filter over unit vectors: a record is too similar when its cosine similarity
+    with one already taken reaches ``max_similarity``."""
 
     def __init__(self, vectors: dict[int, np.ndarray], max_similarity: float):
         self.vectors = vectors
@@ -117,18 +117,21 @@ class Diversity:
         self.taken = np.empty((len(vectors), dim), dtype=np.float32)
         self.taken_ids: list[Any] = []
 
-    def admit(self, row: dict[str, Any]) -> str:
-        """``""`` when the record is admitted (and remembered), else the detail of its skip."""
-        v = self.vectors[row["index"]]
+    def check(self, row: dict[str, Any]) -> str:
+        """``""`` when the record may be taken, else why it is too similar."""
         n = len(self.taken_ids)
-        if n:
-            sims = self.taken[:n] @ v
-            j = int(np.argmax(sims))
-            if sims[j] >= self.max_similarity:
-                return (
-                    f"cosine similarity {float(sims[j]):.3f} >= {self.max_similarity:g} with "
-                    f"record {self.taken_ids[j]}, taken before it"
-                )
-        self.taken[n] = v
+        if not n:
+            return ""
+        sims = self.taken[:n] @ self.vectors[row["index"]]
+        j = int(np.argmax(sims))
+        if sims[j] < self.max_similarity:
+            return ""
+        return (
+            f"cosine similarity {float(sims[j]):.3f} >= {self.max_similarity:g} with record "
+            f"{self.taken_ids[j]}, taken before it"
+        )
+
+    def add(self, row: dict[str, Any]) -> None:
+        """Remember a record taken."""
+        self.taken[len(self.taken_ids)] = self.vectors[row["index"]]
         self.taken_ids.append(row["id"])
-        return ""

@@ -16,13 +16,14 @@ response. Text scorers, no model; each 1.0 when found, else 0.0 (lower is better
   example after its answer. Role names such as ``User:`` or ``Human:`` are not markers here:
   written dialogues and labelled lists use them.
 - ``boilerplate``: a line of web boilerplate, by the line rules of C4 (Raffel et al. 2020; the
-  rules FineWeb's C4 filter and datatrove reuse): a warning that JavaScript should be enabled
-  (C4 drops every line naming JavaScript, but in instruction data it is a topic), a site policy
-  (``terms of use``, ``privacy policy``, ``cookie policy``, ``uses cookies``, ``use of
-  cookies``, ``use cookies``) or ``lorem ipsum`` placeholder text. It is not boilerplate when the
-  prompt uses the same words (``Write a privacy policy``, a JavaScript question): there the line
-  is the answer. On real data it flags 10 of Alpaca 52k's records (registration forms and
-  account set-ups that name their terms of use or privacy policy) and none of Dolly's.
+  rules FineWeb's C4 filter and datatrove reuse), narrowed to the banner and footer shapes: a
+  warning that JavaScript should be enabled (C4 drops every line naming JavaScript, but in
+  instruction data it is a topic), a site policy (``terms of use``, ``privacy policy``,
+  ``cookie policy``, ``use of cookies``, ``this website uses cookies``, ``we use cookies``) or
+  ``lorem ipsum`` placeholder text. It is not boilerplate when the prompt uses the same words
+  (``Write a privacy policy``, a JavaScript question): there the line is the answer. On real
+  data it flags 9 of Alpaca 52k's records (registration forms and account set-ups that name
+  their terms of use or privacy policy) and none of Dolly's.
 
 Measured on the whole of Alpaca 52k and Dolly 15k (the cost on real data): see
 ``docs/guide.md#junk``.
@@ -53,20 +54,22 @@ _LEAK = re.compile(
     r"###\s*(?:instruction|input|response)\b|<\|(?:im_start|im_end|endoftext)\|>|\[/?INST\]|</?s>",
     re.IGNORECASE,
 )
-# C4's line rules: (pattern, the prompt words that make such a line an answer, not boilerplate).
+# C4's line rules, narrowed to the banner and footer shapes (a line that names JavaScript or
+# cookies in passing is an answer): (pattern, the prompt words that make such a line an answer).
 _BOILERPLATE = (
     (
         re.compile(
-            r"\b(?:enable|enabled|disable|disabled|turn on|activate)\b[^\n]*\bjavascript\b|"
-            r"\bjavascript\b[^\n]*\b(?:enabled|disabled|is required|must be)\b",
+            r"\b(?:please )?(?:enable|turn on|activate) javascript\b|"
+            r"\bjavascript (?:is )?(?:required|disabled|not enabled|must be enabled)\b|"
+            r"\bjavascript in your browser\b",
             re.IGNORECASE,
         ),
         re.compile(r"\bjavascript\b", re.IGNORECASE),
     ),
     (
         re.compile(
-            r"\b(?:terms of use|privacy policy|cookie policy|uses cookies|use of cookies|"
-            r"use cookies)\b",
+            r"\b(?:terms of use|privacy policy|cookie policy|use of cookies|"
+            r"(?:this|our) (?:site|website) uses cookies|we use cookies)\b",
             re.IGNORECASE,
         ),
         re.compile(r"\b(?:terms|privacy|policy|policies|cookies?)\b", re.IGNORECASE),
