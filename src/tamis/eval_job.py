@@ -122,17 +122,22 @@ def _reference_metrics(answers, records, order, per, short_words: int) -> dict[s
     }
 
 
-def _flagged(answers, records, order, per) -> dict[str, Any]:
-    """The share of greedy answers a junk text flag fires on (a loop, a copy of the prompt, a
-    placeholder, markup, a template marker, ...: :func:`tamis.scorers.junk.text_flags`)."""
-    from tamis.scorers.junk import text_flags
-
+def _answered(records, order, answers) -> list:
+    """Copies of the records at ``order`` with ``answers`` in place of their responses."""
     shown = []
     for i, answer in zip(order, answers, strict=True):
         rec = copy.copy(records[i])
         rec.response = answer
         shown.append(rec)
-    flags = text_flags(shown)
+    return shown
+
+
+def _flagged(answers, records, order, per) -> dict[str, Any]:
+    """The share of greedy answers a junk text flag fires on (a loop, a copy of the prompt, a
+    placeholder, markup, a template marker, ...: :func:`tamis.scorers.junk.text_flags`)."""
+    from tamis.scorers.junk import text_flags
+
+    flags = text_flags(_answered(records, order, answers))
     for i, flag in zip(order, flags, strict=True):
         per[i]["junk_flag"] = flag
     fired = [f for f in flags if f]
@@ -165,11 +170,7 @@ def _preference(answers, records, order, per, result, cache, opts) -> dict[str, 
     mine = dict(zip(order, answers, strict=True))
     # preference() gives P(candidate better than the record's response): MODEL's answer goes in
     # as the response and B's as the candidate; both orders are asked.
-    shown = []
-    for i in both:
-        rec = copy.copy(records[i])
-        rec.response = mine[i]
-        shown.append(rec)
+    shown = _answered(records, both, [mine[i] for i in both])
     p_theirs = preference(judge, shown, theirs, cache, opts["batch_size"])
     wins = [1.0 - p for p in p_theirs]
     for i, w in zip(both, wins, strict=True):

@@ -313,8 +313,6 @@ def _run_arm(cfg, out: Path, arm: str, seed: int, rows: list, test: Path, progre
     run_dir = out / "arms" / arm / f"seed{seed}"
     eval_path = run_dir / "eval" / "eval.json"
     data = run_dir / "train.jsonl"
-    if eval_path.is_file() and read_jsonl(data) == rows:  # done in an earlier run
-        return _run_summary(arm, seed, run_dir)
     if not data.is_file():
         _write_jsonl(data, rows)
     elif read_jsonl(data) != rows:  # an earlier run into this folder chose other records
@@ -322,6 +320,8 @@ def _run_arm(cfg, out: Path, arm: str, seed: int, rows: list, test: Path, progre
             f"{run_dir}: this arm's selection changed since an earlier run into {out} (another "
             "budget, pool or arm option); use a new output folder, or delete that arm's folder"
         )
+    elif eval_path.is_file():  # done in an earlier run, on these records
+        return _run_summary(arm, seed, run_dir)
     t = dict(cfg.target)
     method = t.pop("method", "lora")
     train_cfg = TrainConfig(
