@@ -25,7 +25,10 @@ Steps, each skipped when its output is already complete, so a killed experiment 
 arm: ``data/`` (pool, test, noise labels), ``scores/`` (``tamis score``), ``arms/ARM/seedS/``
 (``train.jsonl``, ``tamis train`` output, ``eval/``). Results: ``results.json``,
 ``results.md`` (mean and standard deviation over seeds per arm), ``loss_curves.png`` and
-``metrics.png``.
+``metrics.png``, rewritten after every run (``complete: false`` until the last). Runs go seed by
+seed (every arm on the first seed, then the next), full-data runs last; an arm that chose exactly
+the records of an earlier arm on the same seed reuses its run (``same_as``) instead of training
+the same model twice.
 """
 
 from __future__ import annotations
@@ -119,21 +122,34 @@ def run_experiment(config_path: str | Path, out_dir: str | Path, progress: bool 
             progress,
         )
     arms = _arms(cfg, pool, scores_dir)
-    runs = []
-    # full last: the longest runs, and the least needed to compare selections with random
-    for arm in sorted(arms, key=lambda a: a == "full"):
-        picks = arms[arm]
-        for seed in cfg.seeds:
-            chosen = picks(seed)
+    runs, done = [], {}
+    # Seed by seed, so that an experiment stopped part-way has every arm paired on its first
+    # seeds; full last: the longest runs, and the least needed to compare selections with random.
+    order = [(a, s) for s in cfg.seeds for a in arms if a != "full"]
+    order += [("full", s) for s in cfg.seeds if "full" in arms]
+    for arm, seed in order:
+        chosen = arms[arm](seed)
+        twin = done.get((seed, tuple(chosen)))
+        if twin:  # the same records and seed train the same model: reuse that run
+            runs.append(_same_run(out, arm, seed, twin))
+        else:
             runs.append(_run_arm(cfg, out, arm, seed, [pool[i] for i in chosen], test, progress))
-            runs[-1]["noisy_records"] = (
-                sum(labels[i] is not None for i in chosen) if labels else None
-            )
-    runs.sort(key=lambda r: list(arms).index(r["arm"]))  # the table in the arms' order
+            done[(seed, tuple(chosen))] = runs[-1]
+        runs[-1]["noisy_records"] = sum(labels[i] is not None for i in chosen) if labels else None
+        # after every run, so that a stopped experiment shows what it has so far
+        results = _write_results(cfg, out, runs, list(arms), start, len(runs) == len(order))
+    return results
+
+
+def _write_results(cfg, out: Path, runs: list, arms: list, start: float, complete: bool) -> dict:
+    runs = sorted(runs, key=lambda r: (arms.index(r["arm"]), r["seed"]))  # the arms' order
     results = _summarise(cfg, runs, time.perf_counter() - start)
+    results["complete"] = complete
     write_json(out / "results.json", results)
     with atomic_open(out / "results.md") as f:
         f.write(_table(results))
+        if not complete:
+            f.write("\nPart of the runs: run the experiment again to finish it.\n")
     _plots(out, runs)
     return results
 
@@ -351,6 +367,15 @@ def _run_arm(cfg, out: Path, arm: str, seed: int, rows: list, test: Path, progre
     return _run_summary(arm, seed, run_dir)
 
 
+def _same_run(out: Path, arm: str, seed: int, twin: dict) -> dict[str, Any]:
+    """An arm that chose exactly the records of an earlier arm at this seed (DEITA's diversity
+    finding no near-copy to skip, say): the run would be the same, so it is not trained twice."""
+    run_dir = out / "arms" / arm / f"seed{seed}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "same_as.txt").write_text(f"{twin['arm']}/seed{seed}: the same records\n")
+    return {**twin, "arm": arm, "same_as": twin["arm"]}
+
+
 def _run_summary(arm: str, seed: int, run_dir: Path) -> dict[str, Any]:
     train = json.loads((run_dir / "train" / "manifest.json").read_text())["train"]
     ev = json.loads((run_dir / "eval" / "eval.json").read_text())
@@ -379,6 +404,9 @@ def _summarise(cfg: ExperimentConfig, runs: list[dict], wall: float) -> dict[str
     for arm in dict.fromkeys(r["arm"] for r in runs):
         these = [r for r in runs if r["arm"] == arm]
         summary: dict[str, Any] = {"seeds": len(these), "records": these[0]["records"]}
+        twins = {r.get("same_as") for r in these}
+        if len(twins) == 1 and None not in twins:
+            summary["same_as"] = twins.pop()
         for m in (*METRICS, "noisy_records"):
             values = [r[m] for r in these if r.get(m) is not None]
             if values:
@@ -400,7 +428,8 @@ def _table(results: dict) -> str:
     lines = ["| arm | records | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
     for arm, s in results["arms"].items():
         cells = [f"{s[m]['mean']:.4g} ± {s[m]['std']:.2g}" if m in s else "" for m in cols]
-        lines.append(f"| {arm} | {s['records']} | " + " | ".join(cells) + " |")
+        name = f"{arm} (= {s['same_as']})" if s.get("same_as") else arm
+        lines.append(f"| {name} | {s['records']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

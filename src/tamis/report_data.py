@@ -239,7 +239,8 @@ def load_experiment(path: Path) -> Experiment:
         raise TamisError(f"{path / 'results.json'}: no 'arms' in it; re-run tamis experiment")
     curves: dict[str, list[list[tuple[int, float]]]] = {}
     for run in results.get("runs", []):
-        log = path / "arms" / str(run["arm"]) / f"seed{run['seed']}" / "train" / "train_log.jsonl"
+        trained = str(run.get("same_as") or run["arm"])  # an arm that chose another's records
+        log = path / "arms" / trained / f"seed{run['seed']}" / "train" / "train_log.jsonl"
         steps = [(r["step"], r["loss"]) for r in read_jsonl(log) if r.get("loss") is not None]
         curves.setdefault(str(run["arm"]), []).append(steps)
     return Experiment(path, results, curves)
