@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from noise import auroc
 
-from tamis.outputs import read_scores
+from tamis.data.outputs import read_scores
 from tamis.scorers.junk import FLAGS, junk_scores
 
 ARMS = {

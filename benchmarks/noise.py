@@ -1,7 +1,7 @@
 """How well does each tamis score find corrupted records? Noise injected with known labels.
 
 A clean sample (default: the seeded Alpaca 52k sample of benchmarks/alpaca_sample.py, N=1000) has
-a share ``--rate`` of its responses corrupted by tamis.noise (swap, truncate, shuffle, number,
+a share ``--rate`` of its responses corrupted by tamis.data.noise (swap, truncate, shuffle, number,
 empty; seed ``--seed``). The corrupted file is scored through the library (ppl, ifd, ce and the
 heuristics by default); score files made elsewhere on the same corrupted file (``tamis score``
 on OUT/noisy.jsonl, e.g. lp, an ensemble, a judge's rating) join by ``id`` with ``--scores``.
@@ -38,8 +38,8 @@ import numpy as np
 from alpaca_sample import SEED as SAMPLE_SEED
 from alpaca_sample import SHARED
 
-from tamis.errors import TamisError
-from tamis.noise import KINDS, check_kinds, corrupt, write_corrupted
+from tamis.base.errors import TamisError
+from tamis.data.noise import KINDS, check_kinds, corrupt, write_corrupted
 
 ALPACA = SHARED / "alpaca_52k.jsonl"
 RESULTS = Path(__file__).resolve().parent / "results" / "noise.json"
@@ -69,13 +69,13 @@ def load_clean(path: Path | None, n: int | None) -> list[dict]:
 def score_noisy(noisy: Path, args, lm=None) -> tuple[list[dict], list[str], dict]:
     """Score ``noisy`` with the library as ``tamis score`` does (the junk score included when
     asked for); rows in input order (``index`` = position). ``lm``: a loaded model to reuse."""
-    from tamis.cache import ScoreCache
-    from tamis.models import load_model
-    from tamis.outputs import write_scores
-    from tamis.readers import read_dataset
-    from tamis.score import score_dataset
+    from tamis.data.outputs import write_scores
+    from tamis.data.readers import read_dataset
+    from tamis.model.cache import ScoreCache
+    from tamis.model.loading import load_model
     from tamis.scorers import JUNK, get_scorers
     from tamis.scorers.junk import add_junk
+    from tamis.scorers.score import score_dataset
 
     scorers = get_scorers(args.scorer)
     data = read_dataset(noisy, skip_bad=True)  # rejected records keep a row with their reason
@@ -95,8 +95,8 @@ def score_noisy(noisy: Path, args, lm=None) -> tuple[list[dict], list[str], dict
 def add_score_file(rows: list[dict], columns: list[str], path: Path, noisy: Path) -> list[str]:
     """Join the columns of a ``scores.parquet`` (or its folder) into ``rows`` by ``id``; a name
     already taken gets ``@folder``. Returns the new column names."""
-    from tamis.files import file_sha256
-    from tamis.outputs import read_scores
+    from tamis.base.files import file_sha256
+    from tamis.data.outputs import read_scores
 
     path = path / "scores.parquet" if path.is_dir() else path
     if not path.is_file():

@@ -8,7 +8,8 @@ keeps. Called by ``benchmarks/noise.py --seeds 0,1,2``.
   clean records.
 - **Junk at its cut**: the share of each kind with ``junk > 0`` (what the default run drops), the
   share of the pool's clean records dropped, and the signal that fired.
-- **Kept half**: :func:`tamis.select.select` with the defaults of ``tamis run --keep 0.5`` (junk
+- **Kept half**: :func:`tamis.select.selection.select` with the defaults of ``tamis run --keep 0.5``
+(junk
   filter, then the lowest ``ppl``), and the same without the junk filter: the share of corrupted
   records among the kept.
 - **Clean data**: the clean sample scored on its own (junk computed over it alone): the share
@@ -23,16 +24,16 @@ from collections import Counter
 import numpy as np
 from noise import auroc, evaluate, score_noisy
 
-from tamis.files import write_jsonl
-from tamis.noise import KINDS, corrupt, write_corrupted
-from tamis.select import Selection, select
+from tamis.base.files import write_jsonl
+from tamis.data.noise import KINDS, corrupt, write_corrupted
+from tamis.select.selection import Selection, select
 
 FACT_KINDS = ("number",)  # a changed number or name: facts a small model cannot know
 
 
 def run_seeds(args, clean: list[dict], seeds: list[int]) -> dict:
     """Everything above, for ``clean`` corrupted with each of ``seeds``."""
-    from tamis.models import load_model
+    from tamis.model.loading import load_model
 
     lm = load_model(args.model, args.device)
     clean_path = args.out / "clean" / "clean.jsonl"

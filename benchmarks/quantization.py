@@ -44,7 +44,7 @@ def quantized(model_name: str, keep: tuple[str, ...], per_channel: bool):
     """The model with its linear layers, except those named in ``keep``, quantized to int8."""
     import torch
 
-    from tamis.models import load_model
+    from tamis.model.loading import load_model
 
     with warnings.catch_warnings():  # torch.ao.quantization announces its move to torchao
         warnings.simplefilter("ignore")
@@ -67,9 +67,9 @@ def quantized(model_name: str, keep: tuple[str, ...], per_channel: bool):
 
 def timed_scores(lm, data, repeats: int) -> tuple[list[float], list[dict]]:
     """Wall times of ``repeats`` fresh scoring runs, and the last run's rows."""
-    from tamis.cache import ScoreCache
-    from tamis.score import score_dataset
+    from tamis.model.cache import ScoreCache
     from tamis.scorers import get_scorers
+    from tamis.scorers.score import score_dataset
 
     walls, rows = [], []
     for _ in range(repeats):
@@ -86,8 +86,8 @@ def timed_scores(lm, data, repeats: int) -> tuple[list[float], list[dict]]:
 def main() -> None:
     from scipy.stats import spearmanr
 
-    from tamis.models import load_model
-    from tamis.readers import read_dataset
+    from tamis.data.readers import read_dataset
+    from tamis.model.loading import load_model
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m")

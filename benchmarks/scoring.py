@@ -7,7 +7,8 @@ Usage: python benchmarks/scoring.py [--model smollm2-135m] [--records 200] [--re
 On a fixed, seeded sample of Alpaca 52k records (Alpaca template, as the papers score), one run
 measures:
 
-- **tamis** ``ppl`` and ``ifd`` through ``tamis.score.score_dataset`` with a fresh cache each
+- **tamis** ``ppl`` and ``ifd`` through ``tamis.scorers.score.score_dataset`` with a fresh cache
+each
   repeat (encoding, batching and cache writes included): records/s and tokens/s, median of
   ``--repeats``.
 - **reference** approach (Superfiltering, Cherry LLM, Small2Large): one record at a time, the
@@ -72,10 +73,10 @@ def write_sample(n: int, path: Path, seed: int = SEED) -> Path:
 def tamis_pass(lm, data, names: list[str], batch: int) -> dict:
     """One scoring run of ``data`` with a fresh cache; returns timing and the scores by id. With
     ``junk`` among ``names``, the junk score is computed too, inside the timing."""
-    from tamis.cache import ScoreCache
-    from tamis.score import score_dataset
+    from tamis.model.cache import ScoreCache
     from tamis.scorers import JUNK, get_scorers
     from tamis.scorers.junk import add_junk
+    from tamis.scorers.score import score_dataset
 
     with tempfile.TemporaryDirectory() as tmp:
         cache = ScoreCache(Path(tmp) / "nll.sqlite")
@@ -99,7 +100,7 @@ def reference_pass(lm, data, ifd: bool) -> dict:
     """The reference approach: batch 1, full logits, tokenize in the loop, IFD as a second pass."""
     import torch
 
-    from tamis.render import encode, encode_unconditional
+    from tamis.model.render import encode, encode_unconditional
 
     def loss(e) -> float:
         ids = torch.tensor([e.input_ids])
@@ -170,8 +171,8 @@ def throughput(args, tmp: Path) -> dict:
     """tamis against the reference approach, in this process, on the same sample."""
     import torch
 
-    from tamis.models import load_model
-    from tamis.readers import read_dataset
+    from tamis.data.readers import read_dataset
+    from tamis.model.loading import load_model
 
     lm = load_model(args.model)
     data = read_dataset(write_sample(args.records, tmp / "sample.jsonl"), skip_bad=True)
@@ -208,7 +209,7 @@ def bfloat16(args, data, out: dict) -> None:
     with the float32 scores (>= 0.99 to count as the same ranking)."""
     from scipy.stats import spearmanr
 
-    from tamis.models import load_model
+    from tamis.model.loading import load_model
 
     lm = load_model(args.model, "cpu", "bfloat16")
     for name, names in (("ppl", ["ppl"]), ("ifd", ["ppl", "ifd"])):
@@ -235,14 +236,14 @@ def peak_child(args, size: int | None, tmp: Path) -> dict:
 
 def child(args) -> None:
     """Inside the child process: one measured job, JSON on the last line of stdout."""
-    from tamis.models import load_model
+    from tamis.model.loading import load_model
 
     tmp = Path(args.tmp)
     if args.child == 0:
         load_model(args.model)
         result = {"records": 0, "wall_s": 0.0}
     else:
-        from tamis.jobs import ScoreConfig, score_job
+        from tamis.engines.jobs import ScoreConfig, score_job
 
         data = write_sample(args.child, tmp / f"scale{args.child}.jsonl")
         cfg = ScoreConfig(
@@ -350,8 +351,8 @@ def write_results(report: dict) -> None:
 
 def junk_cost(args) -> None:
     """``ppl`` alone against the default scorers with ``junk``, interleaved, on one sample."""
-    from tamis.models import load_model
-    from tamis.readers import read_dataset
+    from tamis.data.readers import read_dataset
+    from tamis.model.loading import load_model
     from tamis.scorers import DEFAULT_SCORERS
 
     lm = load_model(args.model)

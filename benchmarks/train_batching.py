@@ -18,10 +18,10 @@ from pathlib import Path
 
 import torch
 
-from tamis.models import load_model
-from tamis.readers import read_dataset
-from tamis.render import encode
-from tamis.train import Collator
+from tamis.data.readers import read_dataset
+from tamis.model.finetune import Collator
+from tamis.model.loading import load_model
+from tamis.model.render import encode
 
 BATCH = 8
 

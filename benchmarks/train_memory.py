@@ -3,8 +3,8 @@
 Usage: python benchmarks/train_memory.py [--model gemma3-270m] [--records 2000] [--batch 8]
            [--chunks off,268435456] [--precisions bfloat16,float32] [--repeats 3]
 
-``tamis.runner.response_loss`` sends a batch's response rows through the output head in chunks of
-``LOSS_CHUNK_ELEMENTS`` logits, recomputed in the backward pass, when a batch has more rows than
+``tamis.model.runner.response_loss`` sends a batch's response rows through the output head in chunks
+of ``LOSS_CHUNK_ELEMENTS`` logits, recomputed in the backward pass, when a batch has more rows than
 that. This measures what that buys and costs, on full fine-tuning's loss (forward and backward, no
 optimizer step) of two batches of the seeded Alpaca sample the results use (seed 52002, Alpaca
 template): the ``--batch`` longest records (the first batch a length-grouped epoch trains on) and
@@ -43,9 +43,9 @@ def batches(lm, records: int, batch: int) -> dict[str, list]:
 def one(model_name: str, chunk: int, precision: str, records: int, batch: int, repeats: int):
     import torch
 
-    from tamis import runner
-    from tamis.models import load_model
-    from tamis.train import Collator
+    from tamis.model import runner
+    from tamis.model.finetune import Collator
+    from tamis.model.loading import load_model
 
     lm = load_model(model_name)
     if chunk:

@@ -5,15 +5,15 @@ Usage: python benchmarks/train_throughput.py [--model smollm2-135m] [--records 5
 
 Trains one epoch on a seeded sample of Alpaca 52k records (Alpaca template, length-grouped
 batches) with each method and precision and reads the per-step log that
-``tamis.train.train_model`` writes: tokens per second per optimizer step (real tokens, padding not
-counted). The first step is left out of the median (allocation, warm-up). Peak resident memory is
-read from the OS per run (each runs in its own process).
+``tamis.model.finetune.train_model`` writes: tokens per second per optimizer step (real tokens,
+padding not counted). The first step is left out of the median (allocation, warm-up). Peak resident
+memory is read from the OS per run (each runs in its own process).
 
 Then, for full fine-tuning, the loss alone (forward and backward of ``--loss-batches`` batches of
 the same records, no optimizer step), four ways on the same batches: the model's own loss (output
 head at every position) and tamis' (head at response positions only,
-``tamis.runner.response_loss``), each in float32 and in bfloat16 autocast. Medians per batch, and
-the largest relative difference of each loss from the model's own float32 loss.
+``tamis.model.runner.response_loss``), each in float32 and in bfloat16 autocast. Medians per batch,
+and the largest relative difference of each loss from the model's own float32 loss.
 
 Writes benchmarks/results/train_throughput.json (train_throughput_MODEL.json for another model).
 """
@@ -38,8 +38,8 @@ def sample_encoded(lm, records: int, max_tokens: int = 512) -> list:
     with the Alpaca template."""
     import random
 
-    from tamis.readers import read_dataset
-    from tamis.render import encode
+    from tamis.data.readers import read_dataset
+    from tamis.model.render import encode
 
     with ALPACA.open(encoding="utf-8") as f:
         rows = [json.loads(line) for line in f]
@@ -55,8 +55,8 @@ def one(model_name: str, method: str, precision: str, records: int, batch: int) 
     """Train one epoch with ``method`` in this process; returns the measurements."""
     import torch
 
-    from tamis.models import load_model
-    from tamis.train import TrainConfig, prepare_model, train_model
+    from tamis.model.finetune import TrainConfig, prepare_model, train_model
+    from tamis.model.loading import load_model
 
     lm = load_model(model_name)
     encoded = sample_encoded(lm, records)
@@ -97,9 +97,9 @@ def loss_only(model_name: str, records: int, batch: int, batches: int) -> dict:
 
     import torch
 
-    from tamis.models import load_model
-    from tamis.runner import response_loss
-    from tamis.train import Collator
+    from tamis.model.finetune import Collator
+    from tamis.model.loading import load_model
+    from tamis.model.runner import response_loss
 
     lm = load_model(model_name)
     encoded = sorted(sample_encoded(lm, records), key=lambda e: len(e.input_ids))

@@ -18,7 +18,7 @@ os.environ.setdefault("TAMIS_CACHE", str(ROOT / ".venv" / "tamis-test-cache"))
 
 @pytest.fixture(scope="session")
 def lm():
-    from tamis.models import load_model
+    from tamis.model.loading import load_model
 
     return load_model("smollm2-135m")
 

@@ -13,9 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tamis.cli import main
-from tamis.errors import BadRecord, TamisError
-from tamis.readers import read_dataset
+from tamis.base.errors import BadRecord, TamisError
+from tamis.cli.main import main
+from tamis.data.readers import read_dataset
 
 G1 = {"instruction": "Name a colour.", "output": "Blue."}
 G2 = {"instruction": "Name a fruit.", "output": "Apple."}

@@ -6,9 +6,9 @@ import sqlite3
 import numpy as np
 import pytest
 
-from tamis.cache import ScoreCache, cache_key
-from tamis.errors import TamisError
-from tamis.render import Encoded
+from tamis.base.errors import TamisError
+from tamis.model.cache import ScoreCache, cache_key
+from tamis.model.render import Encoded
 
 
 def test_round_trip_and_pending_entries_are_visible(tmp_path):

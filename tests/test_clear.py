@@ -9,15 +9,15 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import DEMO
 
-from tamis.cache import ScoreCache
-from tamis.clear import ClearConfig, _verdict, auto_correct, confidence_scores, token_f1
-from tamis.cli import main
-from tamis.errors import TamisError
-from tamis.generate import Generated, Request, generate
-from tamis.judge import A_B, DIGITS, YES_NO, Answers, answer_probs, question_ids, rating
-from tamis.readers import read_dataset
-from tamis.records import Message, Record, with_response
-from tamis.render import encode
+from tamis.base.errors import TamisError
+from tamis.clear.confidence import ClearConfig, _verdict, auto_correct, confidence_scores, token_f1
+from tamis.cli.main import main
+from tamis.data.readers import read_dataset
+from tamis.data.records import Message, Record, with_response
+from tamis.model.cache import ScoreCache
+from tamis.model.generate import Generated, Request, generate
+from tamis.model.render import encode
+from tamis.scorers.judge import A_B, DIGITS, YES_NO, Answers, answer_probs, question_ids, rating
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def short_records():
 
 @pytest.fixture(scope="module")
 def embedder():
-    from tamis.embed import load_embedder
+    from tamis.model.embed import load_embedder
 
     return load_embedder()
 

@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tamis.embed import embed_texts, kmeans_clusters
-from tamis.errors import TamisError
-from tamis.select import Selection, cluster_quotas, select
+from tamis.base.errors import TamisError
+from tamis.model.embed import embed_texts, kmeans_clusters
+from tamis.select.selection import Selection, cluster_quotas, select
 
 
 def test_quotas_by_hand():
@@ -90,7 +90,7 @@ def test_cli_per_cluster_run(tmp_path, write_jsonl):
 
     import pyarrow.parquet as pq
 
-    from tamis.cli import main
+    from tamis.cli.main import main
 
     prompts = ["Write a poem about {}.", "Convert {} kilometres to miles."]
     topics = ["rain", "snow", "the sun", "a river", "mountains", "the night"]

@@ -25,10 +25,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tamis.cli import main
-from tamis.files import jsonl_line
-from tamis.outputs import rejected_item
-from tamis.readers import read_dataset
+from tamis.base.files import jsonl_line
+from tamis.cli.main import main
+from tamis.data.outputs import rejected_item
+from tamis.data.readers import read_dataset
 
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"
 CASES = json.loads((CORPUS / "cases.json").read_text(encoding="utf-8"))

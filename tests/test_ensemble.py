@@ -9,10 +9,10 @@ from conftest import DEMO
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tamis.cli import main
-from tamis.ensemble import combine, disagreement, model_slug, percentile_ranks
-from tamis.errors import TamisError
-from tamis.select import Selection
+from tamis.base.errors import TamisError
+from tamis.cli.main import main
+from tamis.scorers.ensemble import combine, disagreement, model_slug, percentile_ranks
+from tamis.select.selection import Selection
 
 
 def test_percentile_ranks_by_hand():

@@ -9,11 +9,11 @@ from conftest import DEMO
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tamis.cli import main
-from tamis.metrics import exact_match, lcs_length, rouge_l
-from tamis.readers import read_dataset
-from tamis.render import encode
-from tamis.runner import token_nlls
+from tamis.base.metrics import exact_match, lcs_length, rouge_l
+from tamis.cli.main import main
+from tamis.data.readers import read_dataset
+from tamis.model.render import encode
+from tamis.model.runner import token_nlls
 
 
 def test_rouge_l_by_hand():

@@ -6,9 +6,9 @@ import json
 import pytest
 from conftest import DEMO
 
-from tamis.cli import main
-from tamis.errors import TamisError
-from tamis.experiment import ExperimentConfig
+from tamis.base.errors import TamisError
+from tamis.cli.main import main
+from tamis.engines.experiment import ExperimentConfig
 
 CONFIG = """\
 pool: pool.jsonl
@@ -74,9 +74,9 @@ def test_arms_from_select_options_at_equal_tokens(experiment, tmp_path):
     # The arms of a token-budget experiment, picked from real default scores of the same pool
     # (junk, tokens, ppl, ifd): no arm takes more tokens than the budget, the random arm draws
     # from the whole pool and changes with the seed, the default recipe leaves junk out.
-    from tamis.experiment import _arms
-    from tamis.outputs import read_scores
-    from tamis.selectors import record_tokens
+    from tamis.data.outputs import read_scores
+    from tamis.engines.experiment import _arms
+    from tamis.select.methods import record_tokens
 
     exp, _ = experiment
     pool_path = tmp_path / "out" / "data" / "pool.jsonl"  # an experiment folder's layout

@@ -5,8 +5,8 @@ import stat
 
 import pytest
 
-from tamis.errors import TamisError
-from tamis.files import atomic_open, write_json
+from tamis.base.errors import TamisError
+from tamis.base.files import atomic_open, write_json
 
 
 def test_atomic_write_replaces_in_one_step_with_normal_permissions(tmp_path):

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tamis.errors import BadRecord, TamisError
-from tamis.readers import read_dataset
-from tamis.records import Message
+from tamis.base.errors import BadRecord, TamisError
+from tamis.data.readers import read_dataset
+from tamis.data.records import Message
 
 HEX16 = re.compile(r"[0-9a-f]{16}")
 

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tamis.cli import main
-from tamis.errors import TamisError
-from tamis.records import to_record
+from tamis.base.errors import TamisError
+from tamis.cli.main import main
+from tamis.data.records import to_record
 from tamis.scorers import (
     DEFAULT_SCORERS,
     DIRECTIONS,

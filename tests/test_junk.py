@@ -10,11 +10,11 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import DEMO
 
-from tamis.cli import main
-from tamis.errors import TamisError
-from tamis.maths import lead_pmi, robust_location_scale, worst_share
+from tamis.base.errors import TamisError
+from tamis.base.maths import lead_pmi, robust_location_scale, worst_share
+from tamis.cli.main import main
 from tamis.scorers.junk import FLAG_MARGIN, Z_CUT, junk_scores
-from tamis.select import Selection, select
+from tamis.select.selection import Selection, select
 
 
 def clean_rows(n=40, seed=0):
@@ -265,7 +265,7 @@ def test_a_small_dataset_of_300_records_gets_length_bins_too():
 
 
 def test_text_flags_name_the_flag_a_generated_answer_trips():
-    from tamis.records import to_record
+    from tamis.data.records import to_record
     from tamis.scorers.junk import text_flags
 
     def rec(instruction, output):

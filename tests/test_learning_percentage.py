@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tamis.maths import learning_percentage, learning_percentage_approx
+from tamis.base.maths import learning_percentage, learning_percentage_approx
 
 SMALL2LARGE = (
     Path(__file__).resolve().parents[2] / "shared" / "data" / "alpaca52k" / "small2large_dev.csv"

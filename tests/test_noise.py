@@ -8,15 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tamis.errors import TamisError
-from tamis.noise import (
+from tamis.base.errors import TamisError
+from tamis.data.noise import (
     KINDS,
     PLACEHOLDERS,
     corrupt,
     find_response_field,
     write_corrupted,
 )
-from tamis.readers import read_dataset
+from tamis.data.readers import read_dataset
 
 RESPONSES = [
     "The capital of France is Paris, and it lies on the Seine.",

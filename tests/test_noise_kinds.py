@@ -1,4 +1,4 @@
-"""The nine corruption kinds of tamis.noise_kinds, each on hand-made examples. Pure Python."""
+"""The nine corruption kinds of tamis.data.noise_kinds, each on hand-made examples. Pure Python."""
 
 import html
 import random
@@ -7,12 +7,12 @@ from collections import Counter
 
 from test_noise import alpaca
 
-from tamis import noise_kinds
-from tamis.noise import (
+from tamis.data import noise_kinds
+from tamis.data.noise import (
     corrupt,
 )
 
-# The defects of real instruction data (tamis.noise_kinds), each on hand-made examples.
+# The defects of real instruction data (tamis.data.noise_kinds), each on hand-made examples.
 
 ANSWER = "Paris is the capital of France. It lies on the Seine.\nIt has 2 million people."
 BIRDS = "Robin and sparrow are birds."

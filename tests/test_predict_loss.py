@@ -12,10 +12,11 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import DEMO
 
-from tamis import loss_regression
-from tamis.cli import main
-from tamis.errors import TamisError
-from tamis.loss_regression import (
+from tamis.base.errors import TamisError
+from tamis.cli.main import main
+from tamis.engines.predict_loss import PredictLossConfig
+from tamis.predict import regression as loss_regression
+from tamis.predict.regression import (
     SCORE_FEATURES,
     correlations,
     cross_validate,
@@ -25,7 +26,6 @@ from tamis.loss_regression import (
     fit_predict,
     score_features,
 )
-from tamis.predict_loss import PredictLossConfig
 from tamis.scorers import DIRECTIONS
 
 # ---------------------------------------------------------------- pure parts

@@ -5,7 +5,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tamis.prefixes import shared_prefixes
+from tamis.model.prefixes import shared_prefixes
 
 # Two preambles that share their first 3 tokens, as Alpaca's with and without an input do
 # (8 tokens in common, then 24 and 33 tokens each).

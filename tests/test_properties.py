@@ -18,10 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_formats import as_read, write
 
-from tamis.files import write_json
-from tamis.outputs import write_scores, write_selection
-from tamis.readers import read_dataset
-from tamis.select import Selection, cluster_quotas, parse_filter, select
+from tamis.base.files import write_json
+from tamis.data.outputs import write_scores, write_selection
+from tamis.data.readers import read_dataset
+from tamis.select import parse_filter
+from tamis.select.selection import Selection, cluster_quotas, select
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -139,7 +140,7 @@ def selections(draw):
 
 
 def candidates(rows: list[dict], sel: Selection) -> list[dict]:
-    """The rows a selection may keep, computed independently of tamis.select."""
+    """The rows a selection may keep, computed independently of tamis.select.selection."""
     out = []
     for r in rows:
         v = r["ppl"]
@@ -187,7 +188,7 @@ def scored_folder(tmp: Path, rows: list[dict]) -> Path:
     records = [{"id": r["id"], "instruction": f"Q{r['id']}", "output": "A"} for r in rows]
     data_path = tmp / "data.jsonl"
     data_path.write_text("".join(json.dumps(x) + "\n" for x in records))
-    from tamis.jobs import input_info
+    from tamis.engines.manifest import input_info
 
     out = tmp / "out"
     write_scores(out / "scores.parquet", rows, ["ppl", "repetition", "cluster"])
@@ -199,7 +200,7 @@ def scored_folder(tmp: Path, rows: list[dict]) -> Path:
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(score_rows().filter(bool), selections())
 def test_manifest_counts_add_up_to_the_input(rows, sel):
-    from tamis.jobs import select_job
+    from tamis.engines.jobs import select_job
 
     with tempfile.TemporaryDirectory() as tmp:
         out = scored_folder(Path(tmp), rows)

@@ -16,11 +16,11 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import DEMO
 
-from tamis.cli import main
-from tamis.errors import BadRecord, TamisError
-from tamis.files import file_sha256
-from tamis.jobs import input_info
-from tamis.readers import read_dataset
+from tamis.base.errors import BadRecord, TamisError
+from tamis.base.files import file_sha256
+from tamis.cli.main import main
+from tamis.data.readers import read_dataset
+from tamis.engines.manifest import input_info
 
 ROWS = [
     {"id": "a", "instruction": "Name a colour.", "output": "Blue."},
@@ -215,8 +215,8 @@ def test_a_full_disk_while_copying_is_one_clear_line(tmp_path, monkeypatch):
     temp.mkdir()
     monkeypatch.setenv("TMPDIR", str(temp))
     code = f"""
-        from tamis.errors import TamisError
-        from tamis.readers import read_dataset
+        from tamis.base.errors import TamisError
+        from tamis.data.readers import read_dataset
         try:
             read_dataset({path.as_uri()!r})
         except TamisError as e:
@@ -292,7 +292,7 @@ def test_run_and_select_on_an_s3_url(s3, tmp_path, capsys):
 
 
 def test_read_again_checks_a_local_input_before_reading_it(tmp_path):
-    from tamis.readers import read_again
+    from tamis.data.readers import read_again
 
     path = tmp_path / "data.jsonl"
     lines = DEMO.read_text(encoding="utf-8").splitlines(keepends=True)[:3]

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from conftest import DEMO
 
-from tamis.cli import main
-from tamis.errors import TamisError
-from tamis.outputs import read_scores
-from tamis.report import write_report, write_report_after_job
-from tamis.report_data import Curation, Item, _outcomes, cuts
-from tamis.report_html import SCRIPT, Column, Table, esc, page, render_table
+from tamis.base.errors import TamisError
+from tamis.cli.main import main
+from tamis.data.outputs import read_scores
+from tamis.report.build import write_report, write_report_after_job
+from tamis.report.data import Curation, Item, _outcomes, cuts
+from tamis.report.html import SCRIPT, Column, Table, esc, page, render_table
 
 SCRIPT_TAG = "<script>window.__pwned=1</script>"
 IMG_TAG = '<img src=x onerror="window.__pwned=1">'
@@ -183,8 +183,9 @@ def test_clear_report_shows_the_corrections(browser, tmp_path, write_jsonl):
 def experiment_folder(tmp_path):
     """An experiment folder as tamis experiment leaves it, with made-up numbers (training real
     arms takes minutes; tests/test_experiment.py does that)."""
-    from tamis.experiment import ExperimentConfig, _summarise
-    from tamis.outputs import write_scores
+    from tamis.data.outputs import write_scores
+    from tamis.engines.experiment import ExperimentConfig
+    from tamis.engines.experiment_results import summarise
 
     cfg = ExperimentConfig(pool=str(tmp_path / "pool.jsonl"), budget=0.5, seeds=[0, 1])
     runs = []
@@ -198,7 +199,7 @@ def experiment_folder(tmp_path):
                          "train_tokens": 1000, "train_wall_s": 3.0, "loss": 2.0 - 0.1 * k,
                          "perplexity": 7.0, "rouge_l": None, "exact_match": None,
                          "curve": curve, "noisy_records": None})  # fmt: skip
-    (tmp_path / "results.json").write_text(json.dumps(_summarise(cfg, runs, 42.0)))
+    (tmp_path / "results.json").write_text(json.dumps(summarise(cfg, runs, 42.0)))
     rows = [{"index": i, "id": str(i), "status": "ok", "detail": "", "truncated": False,
              "ppl": 1.5 + i} for i in range(10)]  # fmt: skip
     write_scores(tmp_path / "scores" / "scores.parquet", rows, ["ppl"])
@@ -294,12 +295,12 @@ def test_a_folder_that_is_not_tamis_output_is_one_clear_error(tmp_path, capsys):
 
 
 def test_a_failing_report_does_not_fail_the_job(tmp_path, capsys, monkeypatch):
-    import tamis.report
+    import tamis.report.build
 
     def broken(folder):
         raise RuntimeError("plotting went wrong")
 
-    monkeypatch.setattr(tamis.report, "write_report", broken)
+    monkeypatch.setattr(tamis.report.build, "write_report", broken)
     assert write_report_after_job(tmp_path) is None
     err = capsys.readouterr().err
     assert "report.html not written (RuntimeError: plotting went wrong)" in err

@@ -18,13 +18,13 @@ import pytest
 from conftest import rows_from
 from test_properties import scored_folder
 
-from tamis.cli import main
-from tamis.errors import TamisError
-from tamis.files import write_json
-from tamis.jobs import select_job
-from tamis.records import Message, Record
-from tamis.render import TooLong, char_limit, encode
-from tamis.select import Selection
+from tamis.base.errors import TamisError
+from tamis.base.files import write_json
+from tamis.cli.main import main
+from tamis.data.records import Message, Record
+from tamis.engines.jobs import select_job
+from tamis.model.render import TooLong, char_limit, encode
+from tamis.select.selection import Selection
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,7 +88,7 @@ def test_a_full_disk_leaves_the_earlier_selection_intact(tmp_path):
     before = snapshot(out)
     assert len(before["selected.jsonl"]) > 1000
     code = f"""
-        from tamis.cli import main
+        from tamis.cli.main import main
         sys.exit(main(["select", {str(out)!r}, "--keep", "10", "-q"]))
     """
     child = run_limited(code, limit_bytes=1000)
@@ -104,8 +104,8 @@ def test_a_full_disk_while_caching_keeps_the_committed_scores(tmp_path):
     path = tmp_path / "nll.sqlite"
     code = f"""
         import numpy as np
-        from tamis.cache import ScoreCache
-        from tamis.errors import TamisError
+        from tamis.model.cache import ScoreCache
+        from tamis.base.errors import TamisError
         cache = ScoreCache({str(path)!r})
         cache.put("early", np.arange(4))
         cache.flush()
@@ -121,7 +121,7 @@ def test_a_full_disk_while_caching_keeps_the_committed_scores(tmp_path):
     assert "disk may be full" in child.stdout and "the scores committed so far are kept" in (
         child.stdout
     )
-    from tamis.cache import ScoreCache
+    from tamis.model.cache import ScoreCache
 
     with ScoreCache(path) as cache:
         assert list(cache.get("early")) == [0, 1, 2, 3]
@@ -147,7 +147,7 @@ def tokenizer():
     os.environ.setdefault("TAMIS_CACHE", str(ROOT / ".venv" / "tamis-test-cache"))
     from transformers import AutoTokenizer
 
-    from tamis.models import _converted_folder, model_sha256, resolve
+    from tamis.model.loading import _converted_folder, model_sha256, resolve
 
     _, gguf = resolve("smollm2-135m")
     return AutoTokenizer.from_pretrained(_converted_folder(gguf, model_sha256(gguf)))

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from test_properties import scored_folder
 
-from tamis.errors import TamisError
-from tamis.jobs import select_job
-from tamis.models import load_model, resolve
-from tamis.select import Selection
+from tamis.base.errors import TamisError
+from tamis.engines.jobs import select_job
+from tamis.model.loading import load_model, resolve
+from tamis.select.selection import Selection
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src" / "tamis"
@@ -42,7 +42,7 @@ def plant_pickle(path: Path, marker: Path) -> None:
 @pytest.fixture(scope="module")
 def smollm2_folder() -> Path:
     """The converted SmolLM2 folder (safetensors) that the test session's model comes from."""
-    from tamis.models import _converted_folder, model_sha256
+    from tamis.model.loading import _converted_folder, model_sha256
 
     _, gguf = resolve("smollm2-135m")
     return _converted_folder(gguf, model_sha256(gguf))

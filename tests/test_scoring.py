@@ -7,12 +7,12 @@ import pytest
 import torch
 from conftest import DEMO
 
-from tamis.cache import ScoreCache
-from tamis.readers import read_dataset
-from tamis.render import IGNORE, TooLong, encode, encode_unconditional
-from tamis.runner import prefix_groups, token_nlls
-from tamis.score import score_dataset
+from tamis.data.readers import read_dataset
+from tamis.model.cache import ScoreCache
+from tamis.model.render import IGNORE, TooLong, encode, encode_unconditional
+from tamis.model.runner import prefix_groups, token_nlls
 from tamis.scorers import get_scorers
+from tamis.scorers.score import score_dataset
 
 ALL = get_scorers(["ce", "ppl", "ce_uncond", "ppl_uncond", "ifd", "tokens"])
 COLUMNS = ["ce", "ppl", "ce_uncond", "ppl_uncond", "ifd"]
@@ -154,7 +154,7 @@ def test_chunked_scoring_gives_the_same_rows_and_keeps_no_encodings(
     lm, demo12, tmp_path, monkeypatch
 ):
     whole = score(demo12, lm, tmp_path, "whole.sqlite", batch_size=4)
-    monkeypatch.setattr("tamis.score.CHUNK_RECORDS", 5)  # 12 records: chunks of 5, 5 and 2
+    monkeypatch.setattr("tamis.scorers.score.CHUNK_RECORDS", 5)  # 12 records: chunks of 5, 5 and 2
     chunked = score(demo12, lm, tmp_path, "chunked.sqlite", batch_size=4)
     assert [r["id"] for r in chunked.rows] == [r["id"] for r in whole.rows]
     for a, b in zip(whole.rows, chunked.rows, strict=True):

@@ -7,7 +7,7 @@ from conftest import rows_from
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tamis.errors import TamisError
+from tamis.base.errors import TamisError
 from tamis.select import Selection, parse_filter, parse_keep, select
 
 

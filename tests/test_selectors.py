@@ -1,4 +1,4 @@
-"""The selectors (tamis.selectors) on hand-made rows: token budgets, the random baseline, S2L's
+"""The selectors (tamis.select.methods) on hand-made rows: token budgets, the random baseline, S2L's
 balanced sampling over loss-trajectory clusters and DEITA's diversity filter."""
 
 import math
@@ -10,9 +10,9 @@ from conftest import rows_from
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tamis.errors import TamisError
-from tamis.select import Selection, select
-from tamis.selectors import parse_tokens, random_key, trajectory_columns
+from tamis.base.errors import TamisError
+from tamis.select.methods import parse_tokens, random_key, trajectory_columns
+from tamis.select.selection import Selection, select
 
 
 def kept_ids(rows, decisions):

@@ -14,13 +14,13 @@ import torch
 from conftest import DEMO
 from safetensors.torch import load_file
 
-from tamis.cli import main
-from tamis.errors import TamisError
-from tamis.models import load_model
-from tamis.readers import read_dataset
-from tamis.render import IGNORE, encode
-from tamis.runner import token_nlls
-from tamis.train import Collator, TrainConfig, prepare_model, train_by_epoch, train_model
+from tamis.base.errors import TamisError
+from tamis.cli.main import main
+from tamis.data.readers import read_dataset
+from tamis.model.finetune import Collator, TrainConfig, prepare_model, train_by_epoch, train_model
+from tamis.model.loading import load_model
+from tamis.model.render import IGNORE, encode
+from tamis.model.runner import token_nlls
 
 
 def test_collator_pads_ids_labels_and_mask():
@@ -117,8 +117,8 @@ def test_the_trainers_loss_and_gradients_equal_the_models_own(
     # The Trainer's loss applies the output head at response positions only; it must be the
     # model's own loss (head everywhere, labels shifted) and give the same gradients, also when
     # the head runs in recomputed chunks (here 64 rows each, as a long batch would).
-    from tamis import runner
-    from tamis.train import _trainer
+    from tamis.model import runner
+    from tamis.model.finetune import _trainer
 
     data = read_dataset(small_data)
     # Two records (a batch with padding) keep the four forward and backward passes short; their
@@ -236,7 +236,7 @@ def test_a_killed_train_resumes_to_the_same_weights(small_data, tmp_path):
 
 
 def test_a_prompt_tuned_model_is_loaded_and_scored_with_its_soft_prompt(lm, small_data, tmp_path):
-    from tamis.runner import soft_prompt_length
+    from tamis.model.runner import soft_prompt_length
 
     out = tmp_path / "pt"
     args = ["train", str(small_data), "-o", str(out), "--method", "prompt-tuning", *TRAIN]

@@ -18,8 +18,8 @@ from conftest import ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tamis import agreement as agreement_module
-from tamis.agreement import (
+from tamis.base import agreement as agreement_module
+from tamis.base.agreement import (
     agreement,
     chance_jaccard,
     join_on_id,
@@ -29,11 +29,11 @@ from tamis.agreement import (
     top_overlap,
     top_size,
 )
-from tamis.cli import main
-from tamis.errors import TamisError
-from tamis.outputs import write_scores
-from tamis.transfer import parse_top, resolve_direction
-from tamis.transfer_report import log_axis
+from tamis.base.errors import TamisError
+from tamis.cli.main import main
+from tamis.data.outputs import write_scores
+from tamis.transfer.hardness import parse_top, resolve_direction
+from tamis.transfer.report import log_axis
 
 SMALL2LARGE = ROOT.parent / "shared" / "data" / "alpaca52k" / "small2large_dev.csv"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -12,16 +12,15 @@ The Python API takes objects; the ``tamis`` command looks things up by name::
     decisions = select(result.rows, Selection(by="ppl", keep=0.5))
 """
 
-__version__ = "0.1.0"
-
-from tamis.cache import ScoreCache  # noqa: E402
-from tamis.errors import BadRecord, TamisError  # noqa: E402
-from tamis.models import load_model  # noqa: E402
-from tamis.readers import Dataset, read_dataset  # noqa: E402
-from tamis.records import Message, Record  # noqa: E402
-from tamis.render import Encoded, encode  # noqa: E402
-from tamis.score import ScoreResult, score_dataset  # noqa: E402
-from tamis.select import Decision, Selection, select  # noqa: E402
+from tamis.base.errors import BadRecord, TamisError  # noqa: E402
+from tamis.base.version import __version__  # noqa: E402, F401
+from tamis.data.readers import Dataset, read_dataset  # noqa: E402
+from tamis.data.records import Message, Record  # noqa: E402
+from tamis.model.cache import ScoreCache  # noqa: E402
+from tamis.model.loading import load_model  # noqa: E402
+from tamis.model.render import Encoded, encode  # noqa: E402
+from tamis.scorers.score import ScoreResult, score_dataset  # noqa: E402
+from tamis.select.selection import Decision, Selection, select  # noqa: E402
 
 __all__ = [
     "BadRecord",

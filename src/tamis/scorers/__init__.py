@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from tamis.errors import TamisError
+from tamis.base.errors import TamisError
 from tamis.scorers.base import Scorer, TextScorer, TokenNLL
 from tamis.scorers.cluster import CLUSTER
 from tamis.scorers.dedup import DEDUP_SCORERS
@@ -46,9 +46,9 @@ GROUPS: dict[str, tuple[str, ...]] = {
     JUNK: JUNK_INPUTS,
 }
 
-# Scored by the job itself (tamis.lp fine-tunes the model), not by a Scorer.
+# Scored by the job itself (tamis.scorers.lp fine-tunes the model), not by a Scorer.
 TRAINING_SCORERS = ("lp",)
-# Scored by the job with the model as a judge (tamis.judge): the expected 1-5 rating and the
+# Scored by the job with the model as a judge (tamis.scorers.judge): the expected 1-5 rating and the
 # probability mass the model put on the digits at all.
 JUDGE_SCORERS = {"rating": ("rating", "rating_mass")}
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from tamis.records import Record
+    from tamis.data.records import Record
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Not a quality score (no better direction): ``--per-cluster`` selection uses it to keep the best
 fraction *within each cluster*, as Mekala et al. 2024 do with learning percentage, so a selection
 of hard records keeps the data's spread of tasks. Embeddings: all-MiniLM-L6-v2 of the prompt
-text (:mod:`tamis.embed`); k-means: scikit-learn, seeded, independent of record order.
+text (:mod:`tamis.model.embed`); k-means: scikit-learn, seeded, independent of record order.
 With ``k`` unset the number of clusters is ``round(sqrt(n / 2))``, between 1 and 100.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from tamis.records import Record
+from tamis.data.records import Record
 from tamis.scorers.base import TextScorer
 
 
@@ -24,7 +24,7 @@ def cluster_scorer(k: int | None = None, seed: int = 0) -> TextScorer:
     """The ``cluster`` scorer with ``k`` clusters (None: :func:`auto_clusters`)."""
 
     def compute_all(records: list[Record]) -> dict[str, list[float]]:
-        from tamis.embed import embed_texts, kmeans_clusters, prompt_text
+        from tamis.model.embed import embed_texts, kmeans_clusters, prompt_text
 
         if not records:
             return {"cluster": []}

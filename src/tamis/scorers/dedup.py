@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 
-from tamis.errors import TamisError
-from tamis.records import Record
+from tamis.base.errors import TamisError
+from tamis.data.records import Record
 from tamis.scorers.base import TextScorer
 from tamis.scorers.heuristics import normalize, words
 

@@ -36,8 +36,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tamis.errors import TamisError
-from tamis.records import Record
+from tamis.base.errors import TamisError
+from tamis.data.records import Record
 from tamis.scorers.base import TextScorer
 
 ECHO_COVERAGE = 0.9

@@ -7,12 +7,12 @@ above 1 means the prompt makes the response *less* likely, a sign that they do n
 together; selection drops those by default (``--drop-ifd-above 1``).
 
 ``lead_pmi`` reads the same two passes at the response's opening only (see
-:func:`tamis.maths.lead_pmi`); the junk score uses it to find answers to another question.
+:func:`tamis.base.maths.lead_pmi`); the junk score uses it to find answers to another question.
 """
 
 from __future__ import annotations
 
-from tamis.maths import ifd, lead_pmi, perplexity
+from tamis.base.maths import ifd, lead_pmi, perplexity
 from tamis.scorers.base import Scorer, TokenNLL
 
 # Response tokens whose prompt information ``lead_pmi`` sums: about a sentence's opening.
@@ -30,6 +30,6 @@ def _lead_pmi(t: TokenNLL) -> dict[str, float]:
 
 IFD = Scorer("ifd", ("ifd",), "higher", BOTH, _ifd)
 # ``lead_pmi``: nats of information the prompt gives about the response's first LEAD_TOKENS
-# tokens (tamis.maths.lead_pmi); higher is better, 0 or below means the prompt does not help.
+# tokens (tamis.base.maths.lead_pmi); higher is better, 0 or below means the prompt does not help.
 # From the same two passes as ``ifd``: no extra forward pass.
 LEAD_PMI = Scorer("lead_pmi", ("lead_pmi",), "higher", BOTH, _lead_pmi)

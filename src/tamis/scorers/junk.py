@@ -60,7 +60,7 @@ from typing import Any
 
 import numpy as np
 
-from tamis.maths import robust_location_scale
+from tamis.base.maths import robust_location_scale
 
 Z_CUT = 3.5
 ROOT = 1 / 2
@@ -242,7 +242,7 @@ def _fisher(rows, found, signals) -> dict[int, float]:
 
 
 def text_flags(records) -> list[str]:
-    """The first of :data:`FLAGS` that fires on each :class:`~tamis.records.Record` (``""`` for
+    """The first of :data:`FLAGS` that fires on each :class:`~tamis.data.records.Record` (``""`` for
     none): the model-free part of junk, for texts no score pass has read (a model's greedy
     answers in ``tamis eval``: loops, copies of the prompt, placeholders)."""
     from tamis.scorers import SCORERS
@@ -264,7 +264,7 @@ def text_flags(records) -> list[str]:
 
 def add_junk(result) -> None:
     """Add ``junk``, ``junk_signal`` and ``junk_detail`` to a
-    :class:`~tamis.score.ScoreResult`'s rows and ``junk`` to its columns (once)."""
+    :class:`~tamis.scorers.score.ScoreResult`'s rows and ``junk`` to its columns (once)."""
     for row, v in zip(result.rows, junk_scores(result.rows), strict=True):
         row.update(junk=v.junk, junk_signal=v.signal, junk_detail=v.detail)
     if "junk" not in result.columns:

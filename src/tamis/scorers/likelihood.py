@@ -14,12 +14,12 @@ which every template appends to the response): how surprised the model is that t
 stops there. A response cut off mid-sentence scores high; lower is better.
 
 ``peak_nll`` is the mean NLL of the response's least likely stretch of :data:`PEAK_TOKENS`
-tokens, the end token left out (:func:`tamis.maths.peak_window`): a defect in one part of a long
-response (a second answer appended, a leaked template line, typos) shows there, not in ``ce``.
+tokens, the end token left out (:func:`tamis.base.maths.peak_window`): a defect in one part of a
+long response (a second answer appended, a leaked template line, typos) shows there, not in ``ce``.
 Lower is better.
 
 ``worst_nll`` is the mean NLL of the response's least likely :data:`WORST_SHARE` of its tokens,
-wherever they are, the end token left out (:func:`tamis.maths.worst_share`): scattered defects
+wherever they are, the end token left out (:func:`tamis.base.maths.worst_share`): scattered defects
 (typos, OCR errors, wrong words) raise a few tokens each, too far apart for ``peak_nll``'s window.
 Lower is better.
 """
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 
-from tamis.maths import cross_entropy, peak_window, perplexity, worst_share
+from tamis.base.maths import cross_entropy, peak_window, perplexity, worst_share
 from tamis.scorers.base import Scorer, TokenNLL
 
 COND = frozenset({"conditional"})

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import re
 
-from tamis.records import Record
+from tamis.data.records import Record
 from tamis.scorers.base import TextScorer
 
 _TAGS = (

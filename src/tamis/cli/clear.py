@@ -1,0 +1,120 @@
+"""tamis clear: CLEAR auto-filter and auto-correct."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tamis.clear.confidence import (
+    ClearConfig,
+)
+from tamis.cli.common import HelpFormatter, add_ray_args, ray_options
+from tamis.data.records import FORMATS
+from tamis.engines.clear_job import ClearJob, clear_job
+from tamis.model.loading import DEFAULT_MODEL
+from tamis.model.render import TEMPLATES
+from tamis.scorers.score import DEFAULT_MAX_TOKENS
+from tamis.select.options import parse_keep
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``clear`` subcommand to the ``tamis`` parser."""
+    p = subparsers.add_parser(
+        "clear",
+        help="CLEAR: drop low-confidence records, correct the ones the model can fix",
+        description="Estimate the model's confidence that each response is good (consistency "
+        "with k sampled responses + self-reflection read from logits), drop the least confident "
+        "(low_confidence) and replace a dropped record's response with a generated one only "
+        "when the model prefers it in both orders and is more confident in it. Writes "
+        "corrected.jsonl (the curated data), corrections.jsonl, selected.jsonl, rejected.jsonl, "
+        "scores.parquet, manifest.json and report.html.",
+        formatter_class=HelpFormatter,
+    )
+    p.add_argument("data", metavar="DATA", help="instruction data, as for tamis score")
+    p.add_argument("-o", "--out", required=True, type=Path, metavar="DIR", help="output folder")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="the model that samples and judges")
+    p.add_argument(
+        "--keep",
+        default="0.8",
+        help="the most confident records kept as they are: a count or a fraction; the rest are "
+        "auto-corrected or dropped",
+    )
+    p.add_argument("--threshold", type=float, default=None, help="also drop confidence below this")
+    c = p.add_argument_group("confidence")
+    c.add_argument("--samples", type=int, default=3, help="sampled responses k per record")
+    c.add_argument("--temperature", type=float, default=0.8, help="sampling temperature")
+    c.add_argument("--max-new-tokens", type=int, default=128, help="tokens per sample")
+    c.add_argument("--beta", type=float, default=0.7, help="weight of consistency vs reflection")
+    c.add_argument(
+        "--semantic-weight", type=float, default=0.5, help="MiniLM cosine vs token F1 weight"
+    )
+    c.add_argument("--seed", type=int, default=0, help="sampling seed")
+    a = p.add_argument_group("auto-correct")
+    a.add_argument("--no-correct", action="store_true", help="only filter; change no response")
+    a.add_argument("--best-of", type=int, default=1, help="1: greedy candidate; n: best of n")
+    a.add_argument("--correct-max-new-tokens", type=int, default=256, help="tokens per candidate")
+    a.add_argument(
+        "--prefer-threshold",
+        type=float,
+        default=0.6,
+        help="replace only when P(candidate better), mean of both orders, is at least this",
+    )
+    g = p.add_argument_group("input and running")
+    g.add_argument("--format", choices=FORMATS, default=None, help="as for tamis score")
+    g.add_argument("--template", choices=TEMPLATES, default="auto", help="as for tamis score")
+    g.add_argument("--skip-bad", action="store_true", help="set bad records aside, as for run")
+    g.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS, help="context limit")
+    g.add_argument("--batch-size", type=int, default=8, help="sequences per batch")
+    g.add_argument("--device", default="cpu", help="cpu or cuda")
+    g.add_argument("--cache", default=None, metavar="PATH", help="cache file (DIR/cache/...)")
+    g.add_argument("--fresh", action="store_true", help="discard the cache and start again")
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
+    add_ray_args(p)
+    p.set_defaults(func=_cmd_clear)
+    return p
+
+
+def _cmd_clear(args: argparse.Namespace) -> int:
+    job = ClearJob(
+        model=args.model,
+        format=args.format,
+        skip_bad=args.skip_bad,
+        template=args.template,
+        max_tokens=args.max_tokens,
+        batch_size=args.batch_size,
+        device=args.device,
+        cache=args.cache,
+        fresh=args.fresh,
+        keep=parse_keep(args.keep),
+        threshold=args.threshold,
+        clear=ClearConfig(
+            samples=args.samples,
+            temperature=args.temperature,
+            max_new_tokens=args.max_new_tokens,
+            beta=args.beta,
+            semantic_weight=args.semantic_weight,
+            seed=args.seed,
+            correct=not args.no_correct,
+            best_of=args.best_of,
+            correct_max_new_tokens=args.correct_max_new_tokens,
+            prefer_threshold=args.prefer_threshold,
+        ),
+        engine=args.engine,
+        ray=ray_options(args),
+    )
+    from tamis.report.build import write_report_after_job
+
+    manifest = clear_job(args.data, args.out, job, progress=not args.quiet)
+    write_report_after_job(args.out, args.quiet)  # last: the job's outputs are complete
+    if not args.quiet:
+        c, s = manifest["counts"], manifest["clear"]
+        print(
+            f"kept {c['selected']} of {c['input']}, corrected {c['corrected']} "
+            f"(of {c['corrections_tried']} tried) -> {args.out / 'corrected.jsonl'}; rejected "
+            f"{c['rejected']} {json.dumps(c['rejected_by_reason'])}; "
+            f"{s['records_per_minute']:.1f} records/min",
+            file=sys.stderr,
+        )
+    return 0

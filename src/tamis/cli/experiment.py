@@ -1,0 +1,42 @@
+"""tamis experiment: selection arms against full data and random subsets, from a config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tamis.cli.common import HelpFormatter
+from tamis.engines.experiment import run_experiment
+from tamis.engines.experiment_results import table
+
+
+def add_parser(subparsers) -> None:
+    """Add the ``experiment`` subcommand to the ``tamis`` parser."""
+    import argparse
+
+    p = subparsers.add_parser(
+        "experiment",
+        help="train and evaluate the target on full data, random and selected subsets",
+        description="Run the arms of CONFIG.yaml (see configs/ and the guide): full data, random "
+        "subsets, and the top budget by each scorer (optionally the lowest) or the selections "
+        "named in 'arms:', at an equal budget of records or training tokens; each trained with "
+        "the same settings for every seed and evaluated on the same held-out test set. Resumes "
+        "arm by arm. Writes results.json, results.md, loss_curves.png, metrics.png and "
+        "report.html.",
+        formatter_class=HelpFormatter,
+    )
+    p.add_argument("config", metavar="CONFIG", type=Path, help="experiment configuration (YAML)")
+    p.add_argument("-o", "--out", required=True, type=Path, metavar="DIR", help="output folder")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
+
+    def run(args: argparse.Namespace) -> int:
+        import sys
+
+        from tamis.report.build import write_report_after_job
+
+        results = run_experiment(args.config, args.out, progress=not args.quiet)
+        write_report_after_job(args.out, args.quiet)  # last: results and plots are complete
+        if not args.quiet:
+            print(table(results), file=sys.stderr)
+        return 0
+
+    p.set_defaults(func=run)

@@ -1,0 +1,206 @@
+"""tamis score and tamis run (score, then select): their options and commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tamis.cli.common import add_ray_args, ray_options
+from tamis.cli.select import _print_counts, _selection
+from tamis.data.records import FORMATS
+from tamis.data.remote import data_arg
+from tamis.model.finetune import LP_METHODS, TRAIN_PRECISIONS, TrainConfig
+from tamis.model.loading import DEFAULT_MODEL, PRECISIONS
+from tamis.model.render import TEMPLATES
+from tamis.scorers import DEFAULT_SCORERS, SCORERS
+from tamis.scorers.ensemble import METHODS as COMBINE_METHODS
+from tamis.select.selection import check_columns
+
+
+def _score_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "data",
+        metavar="DATA",
+        type=data_arg,
+        help="instruction data: .jsonl, .json (a list), .parquet or .csv; a local path, or a URL "
+        "(s3://bucket/key, gs://, hdfs://, file://, or any fsspec URL such as memory://)",
+    )
+    p.add_argument("-o", "--out", required=True, type=Path, metavar="DIR", help="output folder")
+    p.add_argument(
+        "--model",
+        action="append",
+        default=None,
+        help="scorer model: a registered name (smollm2-135m, the default; gemma3-270m), a local "
+        "Hugging Face folder, or a .gguf file; repeat it for an ensemble (see --combine)",
+    )
+    p.add_argument(
+        "--combine",
+        choices=COMBINE_METHODS,
+        default="rank-mean",
+        help="with several --model: how each score is combined into one column (per-model "
+        "columns SCORE__MODEL and SCORE_disagreement are written too)",
+    )
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="input format (default: detected from the first record)",
+    )
+    p.add_argument(
+        "--template",
+        choices=TEMPLATES,
+        default="auto",
+        help="auto: the model's chat template if it has one, else alpaca (the papers' "
+        "Alpaca prompt)",
+    )
+    p.add_argument(
+        "--scorer",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help=f"score(s) to compute, repeatable or comma-separated: model scores "
+        f"{', '.join(DEFAULT_SCORERS)} (the default: all of these); text heuristics "
+        f"{', '.join(n for n in SCORERS if n not in DEFAULT_SCORERS)} ('heuristics' for all); "
+        "'lp' for learning percentage (fine-tunes a copy of the model, see --lp-*); 'rating' for "
+        "the model's 1-5 judgement of each record (expected rating from the digit probabilities)",
+    )
+    p.add_argument(
+        "--max-tokens",
+        type=int,
+        default=2048,
+        help="context limit per record; longer prompts are cut from the left (flagged "
+        "'truncated'), responses that do not fit are dropped as 'too_long'",
+    )
+    p.add_argument("--batch-size", type=int, default=8, help="records per forward pass")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="auto: float32 on a CPU, bfloat16 on a GPU. bfloat16 on a CPU: about 2.4x faster "
+        "with avx512_bf16 or AMX (same ranking, scores within a few %%), much slower without; "
+        "scores are cached per precision",
+    )
+    p.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="send malformed records to rejected.jsonl with their reason instead of "
+        "stopping at the first one",
+    )
+    p.add_argument(
+        "--cache",
+        default=None,
+        metavar="PATH",
+        help="score cache file (default: DIR/cache/nll.sqlite); share it between runs "
+        "to reuse scores",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse every score already in the cache; this is always done, the flag "
+        "only states it (see --fresh)",
+    )
+    p.add_argument("--fresh", action="store_true", help="discard the score cache and score again")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    p.add_argument(
+        "--clusters",
+        type=int,
+        default=None,
+        metavar="K",
+        help="k-means clusters for --scorer cluster, and of loss trajectories for --method s2l "
+        "(default: round(sqrt(records / 2)), 1-100)",
+    )
+    add_ray_args(p)
+    lp = p.add_argument_group("learning percentage (--scorer lp)")
+    lp.add_argument("--lp-epochs", type=int, default=3, help="fine-tuning epochs n (P0..Pn)")
+    lp.add_argument("--lp-method", choices=LP_METHODS, default="full", help="full or lora (peft)")
+    lp.add_argument("--lp-lr", type=float, default=2e-5, help="learning rate")
+    lp.add_argument("--lp-batch-size", type=int, default=8, help="training batch size")
+    lp.add_argument(
+        "--lp-precision",
+        choices=TRAIN_PRECISIONS,
+        default="float32",
+        help="training precision; bfloat16 is mixed precision (float32 weights), about 1.4-2.1x "
+        "faster with avx512_bf16 or AMX. P0..Pn are always scored in float32",
+    )
+    lp.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of LP training (data order, init), of --by random and of --method s2l's draws",
+    )
+
+
+def _score_config(args: argparse.Namespace):
+    from tamis.engines.jobs import ScoreConfig
+
+    names = DEFAULT_SCORERS
+    if args.scorer:
+        names = tuple(n.strip() for item in args.scorer for n in item.split(",") if n.strip())
+    return ScoreConfig(
+        model=(args.model or [DEFAULT_MODEL])[0],
+        format=args.format,
+        skip_bad=args.skip_bad,
+        template=args.template,
+        max_tokens=args.max_tokens,
+        batch_size=args.batch_size,
+        scorers=names,
+        device=args.device,
+        precision=args.precision,
+        cache=args.cache,
+        fresh=args.fresh,
+        train=TrainConfig(
+            method=args.lp_method,
+            epochs=args.lp_epochs,
+            learning_rate=args.lp_lr,
+            batch_size=args.lp_batch_size,
+            seed=args.seed,
+            precision=args.lp_precision,
+        ),
+        ensemble=tuple(args.model or ()),
+        combine=args.combine,
+        clusters=args.clusters,
+        engine=args.engine,
+        ray=ray_options(args),
+    )
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from tamis.engines.jobs import score_job
+
+    manifest = score_job(args.data, args.out, _score_config(args), progress=not args.quiet)
+    if not args.quiet:
+        _print_score_summary(manifest, args.out)
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from tamis.engines.jobs import score_job, select_job
+
+    # Check the selection against the scores to come before the long scoring step.
+    sel = _selection(args)
+    cfg = _score_config(args)
+    check_columns(sel, cfg.columns())
+    score_job(args.data, args.out, cfg, progress=not args.quiet)
+    manifest = select_job(args.out, sel)
+    if not args.quiet:
+        _print_score_summary(manifest, args.out)
+        _print_counts(manifest, args.out)
+    from tamis.report.build import write_report_after_job
+
+    write_report_after_job(args.out, args.quiet)  # last: the run's outputs are complete
+    return 0
+
+
+def _print_score_summary(manifest: dict, out: Path) -> None:
+    s = manifest["score"]
+    tps = s.get("tokens_per_s")
+    speed = f", {tps:.0f} tokens/s" if tps else ""
+    models = " + ".join(m["name"] for m in manifest["models"])
+    print(
+        f"scored {manifest['input']['records']} records with {models} "
+        f"({s['computed']} sequences computed, {s['from_cache']} from cache{speed}) "
+        f"-> {out / 'scores.parquet'}",
+        file=sys.stderr,
+    )

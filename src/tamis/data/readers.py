@@ -1,0 +1,213 @@
+"""Read ``.jsonl``, ``.json`` (a list), ``.parquet`` and ``.csv`` files, local or at a URL
+(:mod:`tamis.data.remote`), into records.
+
+Every input record ends up either as a :class:`~tamis.data.records.Record` or, with ``skip_bad``, as
+a :class:`BadEntry` carrying its reason; without ``skip_bad`` the first bad record raises a
+:class:`~tamis.base.errors.BadRecord` naming the file and line. Nothing is dropped silently:
+``len(records) + len(bad) == n_input`` always holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tamis.base.errors import BadRecord, TamisError
+from tamis.data.parsers import csv_items, json_items, jsonl_items, parquet_items
+from tamis.data.records import (
+    FORMATS,
+    Record,
+    check_object,
+    detect_format,
+    to_record,
+)
+from tamis.data.remote import fetch, is_url, shown, url_suffix
+
+EXTENSIONS = (".jsonl", ".json", ".parquet", ".csv")
+
+
+@dataclass
+class BadEntry:
+    """An input record that was skipped, and why. ``raw``: the object, or the text if unparsable."""
+
+    index: int
+    where: str
+    reason: str
+    detail: str
+    raw: Any
+
+
+@dataclass
+class Dataset:
+    """The records read from ``path`` (the file read, or the URL as given) in ``format``.
+    ``sha256``: the hash of a URL's bytes as read (``None`` for a local file)."""
+
+    path: Path | str
+    format: str
+    records: list[Record] = field(default_factory=list)
+    bad: list[BadEntry] = field(default_factory=list)
+    sha256: str | None = None
+
+    @property
+    def n_input(self) -> int:
+        return len(self.records) + len(self.bad)
+
+
+def read_dataset(
+    path: str | Path, fmt: str | None = None, skip_bad: bool = False, *, name: str | None = None
+) -> Dataset:
+    """Read and normalise every record of ``path``.
+
+    ``fmt`` forces one of :data:`~tamis.data.records.FORMATS`; by default it is detected from the
+    first record whose fields fit a format. Duplicate ids are bad records (the later one is the
+    duplicate); records without an ``id`` have a content id, so exact duplicates are caught too.
+    A file whose every record is bad raises :class:`TamisError` even with ``skip_bad``: there is
+    nothing to curate.
+
+    ``path`` may be a URL (``s3://bucket/data.jsonl``, ``gs://``, ``hdfs://``, ``file://``, or
+    any fsspec URL such as ``memory://``): its object is copied to a temporary file first (see
+    :mod:`tamis.data.remote`), messages name the URL, and ``Dataset.sha256`` is the hash of its
+    bytes. ``name`` replaces the path in messages (to read such a copy under its URL's name).
+    """
+    if fmt is not None and fmt not in FORMATS:
+        raise TamisError(f"unknown format '{fmt}'; choose one of: {', '.join(FORMATS)}")
+    if is_url(path):
+        _check_suffix(shown(path), url_suffix(path))  # before copying a file tamis cannot read
+        with fetch(path) as copy:
+            data = _read_file(copy.path, shown(path), fmt, skip_bad)
+        data.path, data.sha256 = path, copy.sha256
+        return data
+    path = Path(path)
+    return _read_file(path, str(path) if name is None else name, fmt, skip_bad)
+
+
+def read_again(info: dict[str, Any], skip_bad: bool) -> Dataset:
+    """The input a manifest's ``input`` section names (``path``, ``sha256``, ``format``), read
+    again once its bytes are checked unchanged. A file that is gone or changed, or a URL whose
+    object changed, is a :class:`TamisError` naming it; the hash is checked before parsing, so a
+    changed file that no longer parses is reported as changed."""
+    from tamis.base.files import file_sha256
+
+    expected, where = info.get("sha256"), info.get("path", "")
+    if is_url(where):
+        url = shown(where)
+        with fetch(where) as copy:
+            if expected and copy.sha256 != expected:
+                raise TamisError(
+                    f"{url}: the object changed since it was scored; run tamis score again"
+                )
+            return read_dataset(copy.path, info.get("format"), skip_bad, name=url)
+    path = Path(where)
+    if not path.is_file():
+        raise TamisError(f"{path}: the scored input file is gone; restore it or score again")
+    if expected and file_sha256(path) != expected:
+        raise TamisError(f"{path}: the file changed since it was scored; run tamis score again")
+    return read_dataset(path, info.get("format"), skip_bad)
+
+
+def _check_suffix(name: str, suffix: str) -> None:
+    if suffix not in EXTENSIONS:
+        raise TamisError(
+            f"{name}: unsupported file type '{suffix or '(none)'}'; "
+            f"use one of: {', '.join(EXTENSIONS)}"
+        )
+
+
+def _read_file(path: Path, name: str, fmt: str | None, skip_bad: bool) -> Dataset:
+    """:func:`read_dataset` of a local file; messages call it ``name``."""
+    if not path.is_file():
+        raise TamisError(f"{name}: no such file; check the path")
+    suffix = path.suffix.lower()
+    _check_suffix(name, suffix)
+    if path.stat().st_size == 0:
+        raise TamisError(f"{name}: the file is empty; point tamis at a file with records")
+    items = list(_ITEMS[suffix](path, name))
+    if not items:
+        raise TamisError(
+            f"{name}: no records found (only blank lines, an empty list or a header); "
+            "add records or point tamis at another file"
+        )
+    if fmt is None:
+        fmt = _detect(name, items, skip_bad)
+    data = Dataset(path, fmt)
+    seen: dict[str, str] = {}
+    for index, (where, obj, error) in enumerate(items):
+        try:
+            if error is not None:
+                raise error
+            record = to_record(obj, fmt, where)
+            if record.id in seen:
+                raise _duplicate(record, where, seen[record.id])
+        except BadRecord as bad:
+            if not skip_bad:
+                raise
+            raw = obj if error is None else getattr(error, "text", None)
+            data.bad.append(BadEntry(index, where, bad.reason, bad.detail, raw))
+            continue
+        seen[record.id] = where
+        record.index = index
+        data.records.append(record)
+    if not data.records:  # only with skip_bad: nothing is left to curate
+        first = data.bad[0]
+        raise TamisError(
+            f"{name}: every record is bad ({len(data.bad)} read; the first, {first.where}: "
+            f"{first.detail}); fix the file"
+        )
+    return data
+
+
+def _duplicate(record: Record, where: str, first: str) -> BadRecord:
+    if record.hashed_id:
+        return BadRecord(
+            where,
+            "duplicate_id",
+            f"same prompt and response as {first} (content id '{record.id}')",
+            "remove the duplicate, or use --skip-bad to keep the first",
+        )
+    return BadRecord(
+        where,
+        "duplicate_id",
+        f"id '{record.id}' was already used at {first}",
+        "give every record its own id, or use --skip-bad to keep the first",
+    )
+
+
+def _detect(name: str, items: list, skip_bad: bool) -> str:
+    # The first record that fits a format decides, so a bad leading record (say, one missing its
+    # output) is reported as what it is, or skipped with --skip-bad, instead of blocking the file.
+    first = None
+    for where, obj, error in items:
+        if error is None and isinstance(obj, dict):
+            found = detect_format(obj)
+            if found is not None:
+                return found
+            first = first or (where, obj)
+    if first is not None:
+        where, obj = first
+        raise TamisError(
+            f"{where}: cannot tell the format from fields {sorted(obj)[:8]}; expected "
+            "instruction/output (alpaca), prompt/response, conversations (sharegpt) or "
+            "messages; rename the fields or pass --format"
+        )
+    # No record is a JSON object: every one is unreadable, or a list, a string, a number...
+    where, obj, error = items[0]
+    if error is None:
+        try:
+            check_object(obj, where)
+        except BadRecord as bad:
+            error = bad
+    if not skip_bad:
+        raise error
+    raise TamisError(
+        f"{name}: no record is a JSON object ({len(items)} read; the first, {error.where}: "
+        f"{error.detail}); fix the file"
+    )
+
+
+_ITEMS = {
+    ".jsonl": jsonl_items,
+    ".json": json_items,
+    ".csv": csv_items,
+    ".parquet": parquet_items,
+}

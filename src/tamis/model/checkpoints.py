@@ -1,0 +1,74 @@
+"""What a training run leaves on disk to resume from: its checkpoints and the step log."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from tamis.base.errors import TamisError
+
+# What a finished save leaves in a checkpoint folder; a save cut short lacks some of them.
+WEIGHT_FILES = ("model.safetensors", "adapter_model.safetensors")
+CHECKPOINT_FILES = ("trainer_state.json", "optimizer.pt", "scheduler.pt")
+
+
+def truncate_log(path: Path, last_step: int) -> None:
+    """Keep the log lines up to ``last_step`` (a resumed run redoes the steps after it)."""
+    if not path.is_file():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines()
+    kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= last_step]
+    path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+
+def newest_checkpoint(out_dir: Path) -> Path | None:
+    """The newest *complete* checkpoint in ``out_dir``. A process killed while saving leaves a
+    folder without its state or weights: such folders are removed (their step is redone)."""
+    if not out_dir.is_dir():
+        return None
+    folders = [p for p in out_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    for folder in sorted(folders, key=lambda p: int(p.name.split("-")[-1]), reverse=True):
+        weights = any((folder / w).is_file() for w in WEIGHT_FILES)
+        if weights and all((folder / f).is_file() for f in CHECKPOINT_FILES):
+            return folder
+        shutil.rmtree(folder)
+    return None
+
+
+def checkpoint_step(checkpoint: Path) -> int:
+    return int(json.loads((checkpoint / "trainer_state.json").read_text())["global_step"])
+
+
+def last_checkpoint(out_dir: Path) -> tuple[Path | None, int]:
+    """The newest complete checkpoint and the epoch it ends (0 when there is none)."""
+    last = newest_checkpoint(out_dir)
+    if last is None:
+        return None, 0
+    state = json.loads((last / "trainer_state.json").read_text())
+    return last, int(round(state["epoch"]))
+
+
+def load_weights(model, checkpoint: Path) -> None:
+    from safetensors.torch import load_file
+
+    adapter = checkpoint / "adapter_model.safetensors"
+    if adapter.is_file():
+        from peft import set_peft_model_state_dict
+
+        set_peft_model_state_dict(model, load_file(adapter))
+        return
+    weights = checkpoint / "model.safetensors"
+    if not weights.is_file():
+        raise TamisError(f"{checkpoint}: no safetensors weights; delete the folder to start over")
+    missing, unexpected = model.load_state_dict(load_file(weights), strict=False)
+    # Tied output embeddings are saved once; anything else missing means a broken checkpoint.
+    if unexpected or any("lm_head" not in k for k in missing):
+        raise TamisError(
+            f"{checkpoint}: weights do not match the model; delete the folder to start over"
+        )
+
+
+def clear_checkpoints(out_dir: Path) -> None:
+    for path in out_dir.glob("checkpoint-*"):
+        shutil.rmtree(path)
