@@ -15,7 +15,10 @@ pool: pool.jsonl
 test_size: 6
 budget: 0.25
 scorers: [ppl]
-lowest: true
+arms:
+  - {name: top-ppl, by: ppl, direction: highest, drop_junk_above: none}
+  - {name: lowest-ppl, by: ppl, drop_junk_above: none}
+  - {name: again, by: ppl, direction: lowest, drop_junk_above: none}
 noise: {rate: 0.25, seed: 0}
 target: {model: smollm2-135m, method: lora, epochs: 1, batch_size: 4, max_tokens: 256}
 seeds: [0]
@@ -40,9 +43,15 @@ def test_every_arm_is_trained_and_evaluated(experiment):
     assert code == 0
     results = json.loads((tmp / "out" / "results.json").read_text())
     arms = results["arms"]
-    assert list(arms) == ["full", "top-ppl", "random", "lowest-ppl"]
+    assert list(arms) == ["full", "random", "top-ppl", "lowest-ppl", "again"]
+    assert results["complete"] is True
     assert arms["full"]["records"] == 24  # 30 minus the 6 held out
-    assert all(arms[a]["records"] == 6 for a in ("top-ppl", "random", "lowest-ppl"))
+    assert all(arms[a]["records"] == 6 for a in ("top-ppl", "random", "lowest-ppl", "again"))
+    # 'again' chose lowest-ppl's records: the same model, so reused rather than trained twice
+    assert arms["again"]["same_as"] == "lowest-ppl" and "same_as" not in arms["lowest-ppl"]
+    assert arms["again"]["loss"] == arms["lowest-ppl"]["loss"]
+    assert not (tmp / "out" / "arms" / "again" / "seed0" / "train").exists()
+    assert "| again (= lowest-ppl) | 6 |" in (tmp / "out" / "results.md").read_text()
     for summary in arms.values():
         assert summary["loss"]["mean"] > 0 and summary["train_tokens"]["mean"] > 0
     # the pool had 6 corrupted records; the full arm trained on all of them
@@ -68,6 +77,20 @@ def test_unknown_keys_are_named(tmp_path):
     path.write_text("pool: p.jsonl\nbudjet: 0.2\n")
     with pytest.raises(TamisError, match="unknown key\\(s\\) budjet"):
         ExperimentConfig.load(path)
+
+
+def test_arms_from_scorer_columns(experiment):
+    # The older form: top-COL per scorer column, random, and lowest of the first column.
+    from tamis.experiment import _arms
+
+    tmp, _ = experiment
+    pool = [json.loads(x) for x in (tmp / "out" / "data" / "pool.jsonl").open()]
+    cfg = ExperimentConfig(pool="p", budget=0.25, scorers=["ppl"], lowest=True)
+    arms = _arms(cfg, pool, tmp / "out" / "scores")
+    assert list(arms) == ["full", "top-ppl", "random", "lowest-ppl"]
+    top, low = arms["top-ppl"](0), arms["lowest-ppl"](0)
+    assert len(top) == len(low) == 6 and not set(top) & set(low)
+    assert top == arms["top-ppl"](1) and arms["random"](0) != arms["random"](1)
 
 
 def test_arms_from_select_options_at_equal_tokens(experiment, tmp_path):
