@@ -38,17 +38,17 @@ from tamis.clear.confidence import (
 from tamis.data.outputs import rejected_item, write_scores, write_selection
 from tamis.data.readers import Dataset
 from tamis.data.records import with_response
+from tamis.engines.options import EngineOptions, ScoringOptions
 from tamis.engines.ray import (
     ENGINES,
     SHARD_DIR,
-    RayOptions,
     ShardSpec,
     run_sharded,
     shard_payloads,
 )
 from tamis.model.loading import DEFAULT_MODEL
 from tamis.model.render import resolve_template
-from tamis.scorers.score import DEFAULT_MAX_TOKENS, _bad_rows, encode_dataset
+from tamis.scorers.score import _bad_rows, encode_dataset
 from tamis.select.selection import Selection, select
 
 CORRECTION_COLUMNS = ("candidate_confidence", "preference")
@@ -56,21 +56,14 @@ LOW = "low_confidence"
 
 
 @dataclass
-class ClearJob:
+class ClearJob(ScoringOptions, EngineOptions):
+    """``tamis clear``: the shared options of :mod:`tamis.engines.options`, and these."""
+
     model: str = DEFAULT_MODEL
-    format: str | None = None
-    skip_bad: bool = False
-    template: str = "auto"
-    max_tokens: int = DEFAULT_MAX_TOKENS
-    batch_size: int = 8
-    device: str = "cpu"
-    cache: str | None = None  # default: OUT/cache/nll.sqlite
     fresh: bool = False
     keep: int | float | None = 0.8  # the most confident records kept (before corrections)
     threshold: float | None = None  # drop confidence below this
     clear: ClearConfig = field(default_factory=ClearConfig)
-    engine: str = "local"  # or "ray": confidence and correction sharded over Ray actors
-    ray: RayOptions = field(default_factory=RayOptions)
 
 
 def clear_job(data_path: str | Path, out_dir: str | Path, job: ClearJob, progress: bool = True):

@@ -28,7 +28,8 @@ from tamis.engines.manifest import (
     score_section,
     versions,
 )
-from tamis.engines.ray import ENGINES, RayOptions
+from tamis.engines.options import EngineOptions, ScoringOptions
+from tamis.engines.ray import ENGINES
 from tamis.model.finetune import TrainConfig
 from tamis.model.loading import DEFAULT_MODEL
 from tamis.scorers import DEFAULT_SCORERS, JUDGE_SCORERS, JUNK, TextScorer, get_scorers
@@ -36,7 +37,6 @@ from tamis.scorers.cluster import cluster_scorer
 from tamis.scorers.ensemble import METHODS as COMBINE_METHODS
 from tamis.scorers.ensemble import merge_results, model_slug
 from tamis.scorers.junk import add_junk
-from tamis.scorers.score import DEFAULT_MAX_TOKENS
 from tamis.select.methods import TOKEN_COLUMNS, record_tokens
 from tamis.select.selection import Selection, check_columns, select
 
@@ -44,24 +44,17 @@ LP = "lp"  # the training-dynamics scorer: not a per-record Scorer, run by the j
 
 
 @dataclass
-class ScoreConfig:
+class ScoreConfig(ScoringOptions, EngineOptions):
+    """``tamis score``: the shared options of :mod:`tamis.engines.options`, and these."""
+
     model: str = DEFAULT_MODEL
-    format: str | None = None
-    skip_bad: bool = False
-    template: str = "auto"
-    max_tokens: int = DEFAULT_MAX_TOKENS
-    batch_size: int = 8
     scorers: tuple[str, ...] = DEFAULT_SCORERS
-    device: str = "cpu"
     precision: str = "auto"  # float32 on a CPU, bfloat16 on a GPU
-    cache: str | None = None  # default: OUT/cache/nll.sqlite
     fresh: bool = False
     train: TrainConfig = field(default_factory=TrainConfig)  # for --scorer lp
     ensemble: tuple[str, ...] = ()  # several models: every score combined by `combine`
     combine: str = "rank-mean"
     clusters: int | None = None  # for --scorer cluster; None: round(sqrt(n / 2))
-    engine: str = "local"  # or "ray": shards scored by a pool of Ray actors
-    ray: RayOptions = field(default_factory=RayOptions)
 
     def columns(self) -> list[str]:
         """The score columns this configuration writes (checked before any long work)."""

@@ -30,10 +30,11 @@ import numpy as np
 from tamis.base.errors import TamisError
 from tamis.base.files import write_json
 from tamis.base.version import __version__
+from tamis.engines.options import ScoringOptions
 from tamis.model.loading import DEFAULT_MODEL
 from tamis.model.render import TEMPLATES
 from tamis.predict.regression import FOLDS, REGRESSORS
-from tamis.scorers.score import DEFAULT_MAX_TOKENS, STATUS_OK
+from tamis.scorers.score import STATUS_OK
 
 LARGE_MODEL = "gemma3-270m"
 # The small model's scores used as features: the model scores of tamis score before the junk score
@@ -43,19 +44,13 @@ PRED, MEASURED = "large_ce_pred", "large_ce"
 
 
 @dataclass
-class PredictLossConfig:
+class PredictLossConfig(ScoringOptions):
     small: str = DEFAULT_MODEL
     large: str = LARGE_MODEL
     sample: int = 200
     seed: int = 0
     regressor: str = "ridge"
-    format: str | None = None
-    skip_bad: bool = False
     template: str = "alpaca"
-    max_tokens: int = DEFAULT_MAX_TOKENS
-    batch_size: int = 8
-    device: str = "cpu"
-    cache: str | None = None  # default: OUT/cache/nll.sqlite
     folds: int = FOLDS
 
     def check(self) -> None:

@@ -31,6 +31,7 @@ from pathlib import Path
 from tamis.base.errors import TamisError
 from tamis.base.files import write_json, write_jsonl
 from tamis.base.version import __version__
+from tamis.engines.options import ModelOptions
 from tamis.model.finetune import TrainConfig
 from tamis.model.render import resolve_template
 
@@ -42,13 +43,11 @@ DEFAULT_LR = {"full": 2e-5, "lora": 2e-4, "prompt-tuning": 3e-2}
 
 
 @dataclass
-class TrainJob:
+class TrainJob(ModelOptions):
+    """``tamis train``: the shared options of :mod:`tamis.engines.options`, and these."""
+
     model: str = TARGET_MODEL
-    format: str | None = None
-    skip_bad: bool = False
-    template: str = "auto"
     max_tokens: int = 1024
-    device: str = "cpu"
     resume: bool = False
     fresh: bool = False
     train: TrainConfig = field(default_factory=lambda: TrainConfig(method="lora", epochs=1))
