@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tamis.base.errors import BadRecord, TamisError
-from tamis.cli.main import main
+from tamis.cli import main
 from tamis.data.readers import read_dataset
 
 G1 = {"instruction": "Name a colour.", "output": "Blue."}

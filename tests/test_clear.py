@@ -11,7 +11,7 @@ from conftest import DEMO
 
 from tamis.base.errors import TamisError
 from tamis.clear.confidence import ClearConfig, _verdict, auto_correct, confidence_scores, token_f1
-from tamis.cli.main import main
+from tamis.cli import main
 from tamis.data.readers import read_dataset
 from tamis.data.records import Message, Record, with_response
 from tamis.model.cache import ScoreCache

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import DEMO
 
-from tamis.cli.main import main
+from tamis.cli import main
 
 
 def demo_rows(n, start=0):

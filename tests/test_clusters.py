@@ -90,7 +90,7 @@ def test_cli_per_cluster_run(tmp_path, write_jsonl):
 
     import pyarrow.parquet as pq
 
-    from tamis.cli.main import main
+    from tamis.cli import main
 
     prompts = ["Write a poem about {}.", "Convert {} kilometres to miles."]
     topics = ["rain", "snow", "the sun", "a river", "mountains", "the night"]

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tamis.base.files import jsonl_line
-from tamis.cli.main import main
+from tamis.cli import main
 from tamis.data.outputs import rejected_item
 from tamis.data.readers import read_dataset
 

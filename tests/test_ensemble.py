@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tamis.base.errors import TamisError
-from tamis.cli.main import main
+from tamis.cli import main
 from tamis.scorers.ensemble import combine, disagreement, model_slug, percentile_ranks
 from tamis.select.selection import Selection
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tamis.base.metrics import exact_match, lcs_length, rouge_l
-from tamis.cli.main import main
+from tamis.cli import main
 from tamis.data.readers import read_dataset
 from tamis.model.render import encode
 from tamis.model.runner import token_nlls

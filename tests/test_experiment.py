@@ -7,7 +7,7 @@ import pytest
 from conftest import DEMO
 
 from tamis.base.errors import TamisError
-from tamis.cli.main import main
+from tamis.cli import main
 from tamis.engines.experiment import ExperimentConfig
 
 CONFIG = """\

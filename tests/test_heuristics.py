@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tamis.base.errors import TamisError
-from tamis.cli.main import main
+from tamis.cli import main
 from tamis.data.records import to_record
 from tamis.scorers import (
     DEFAULT_SCORERS,

@@ -12,7 +12,7 @@ from conftest import DEMO
 
 from tamis.base.errors import TamisError
 from tamis.base.maths import lead_pmi, robust_location_scale, worst_share
-from tamis.cli.main import main
+from tamis.cli import main
 from tamis.scorers.junk import FLAG_MARGIN, Z_CUT, junk_scores
 from tamis.select.selection import Selection, select
 

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import DEMO
 
-from tamis.cli.main import main
+from tamis.cli import main
 
 # Small and short so two epochs of full fine-tuning take seconds on two cores.
 ARGS = [

@@ -13,7 +13,7 @@ import pytest
 from conftest import DEMO
 
 from tamis.base.errors import TamisError
-from tamis.cli.main import main
+from tamis.cli import main
 from tamis.engines.predict_loss import PredictLossConfig
 from tamis.predict import regression as loss_regression
 from tamis.predict.regression import (

@@ -15,7 +15,7 @@ import pytest
 import ray  # the ray extra; `make test` installs it
 from conftest import DEMO
 
-from tamis.cli.main import main
+from tamis.cli import main
 
 SCORERS = "ce,ppl,ifd,tokens,heuristics,junk"
 

@@ -18,7 +18,7 @@ from conftest import DEMO
 
 from tamis.base.errors import BadRecord, TamisError
 from tamis.base.files import file_sha256
-from tamis.cli.main import main
+from tamis.cli import main
 from tamis.data.readers import read_dataset
 from tamis.engines.manifest import input_info
 

@@ -14,7 +14,7 @@ import pytest
 from conftest import DEMO
 
 from tamis.base.errors import TamisError
-from tamis.cli.main import main
+from tamis.cli import main
 from tamis.data.outputs import read_scores
 from tamis.report.build import write_report, write_report_after_job
 from tamis.report.data import Curation, Item, _outcomes, cuts

@@ -20,7 +20,7 @@ from test_properties import scored_folder
 
 from tamis.base.errors import TamisError
 from tamis.base.files import write_json
-from tamis.cli.main import main
+from tamis.cli import main
 from tamis.data.records import Message, Record
 from tamis.engines.jobs import select_job
 from tamis.model.render import TooLong, char_limit, encode
@@ -88,7 +88,7 @@ def test_a_full_disk_leaves_the_earlier_selection_intact(tmp_path):
     before = snapshot(out)
     assert len(before["selected.jsonl"]) > 1000
     code = f"""
-        from tamis.cli.main import main
+        from tamis.cli import main
         sys.exit(main(["select", {str(out)!r}, "--keep", "10", "-q"]))
     """
     child = run_limited(code, limit_bytes=1000)

@@ -15,7 +15,7 @@ from conftest import DEMO
 from safetensors.torch import load_file
 
 from tamis.base.errors import TamisError
-from tamis.cli.main import main
+from tamis.cli import main
 from tamis.data.readers import read_dataset
 from tamis.model.finetune import Collator, TrainConfig, prepare_model, train_by_epoch, train_model
 from tamis.model.loading import load_model

@@ -30,7 +30,7 @@ from tamis.base.agreement import (
     top_size,
 )
 from tamis.base.errors import TamisError
-from tamis.cli.main import main
+from tamis.cli import main
 from tamis.data.outputs import write_scores
 from tamis.transfer.hardness import parse_top, resolve_direction
 from tamis.transfer.report import log_axis

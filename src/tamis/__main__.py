@@ -2,6 +2,6 @@
 
 import sys
 
-from tamis.cli.main import main
+from tamis.cli import main
 
 sys.exit(main())
