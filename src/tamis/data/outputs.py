@@ -8,6 +8,13 @@ so a killed run never leaves a half-written output behind.
   ``{"id", "where", "reason", "detail", "record"}`` where ``record`` is the original object
   untouched (or ``"text"`` holding the raw line when it could not be parsed).
 - ``manifest.json``: input, configuration, model, versions, counts, timings.
+
+With ``--output-format parquet``, ``selected.parquet`` and ``rejected.parquet`` replace the two
+JSON Lines files: the kept records with the input's own columns (and, for a Parquet input, its
+column types where the values still fit them), and the dropped ones with those columns plus
+``tamis_id``, ``tamis_where``, ``tamis_reason``, ``tamis_detail`` (and ``tamis_text``, the raw
+line of a record that could not be parsed). ``pandas.read_parquet`` or
+``datasets.Dataset.from_parquet`` opens either in one line.
 """
 
 from __future__ import annotations
@@ -63,9 +70,96 @@ def rejected_item(rid: str | None, where: str, raw: Any, reason: str, detail: st
     return item
 
 
-def write_selection(out_dir: Path, kept: list[Any], rejected: list[dict[str, Any]]) -> None:
+OUTPUT_FORMATS = ("jsonl", "parquet")
+# The rejected file's own columns in Parquet (prefixed: they must not clash with the input's).
+REJECTED_FIELDS = ("id", "where", "reason", "detail", "text")
+
+
+def write_selection(
+    out_dir: Path,
+    kept: list[Any],
+    rejected: list[dict[str, Any]],
+    output_format: str = "jsonl",
+    schema: Any = None,
+) -> None:
     """Both files or neither: each is written out before either is renamed into place, so a
-    full disk leaves the previous selection whole."""
+    full disk leaves the previous selection whole. The files of the other format, left by an
+    earlier selection, are removed (a folder holds one selection). ``schema``: the input's
+    Arrow schema, kept for Parquet output where the values fit it."""
+    if output_format == "parquet":
+        _write_parquet_selection(out_dir, kept, rejected, schema)
+        other = "jsonl"
+    else:
+        _write_jsonl_selection(out_dir, kept, rejected)
+        other = "parquet"
+    for name in (f"selected.{other}", f"rejected.{other}"):
+        (out_dir / name).unlink(missing_ok=True)
+
+
+def rejected_rows(item: dict[str, Any]) -> dict[str, Any]:
+    """A ``rejected.jsonl`` item as a ``rejected.parquet`` row: the record's fields, then the
+    ``tamis_`` fields."""
+    record = item.get("record") if isinstance(item.get("record"), dict) else {}
+    return {**record, **{f"tamis_{k}": item.get(k) for k in REJECTED_FIELDS}}
+
+
+def read_rejected(out_dir: Path) -> list[dict[str, Any]] | None:
+    """The rejected items of a folder (``id``, ``where``, ``reason``, ``detail``, ``record``),
+    from ``rejected.jsonl`` or ``rejected.parquet``; None when neither exists."""
+    from tamis.base.files import read_jsonl
+
+    if (out_dir / "rejected.jsonl").is_file():
+        return read_jsonl(out_dir / "rejected.jsonl")
+    if not (out_dir / "rejected.parquet").is_file():
+        return None
+    import pyarrow.parquet as pq
+
+    items = []
+    for row in pq.read_table(out_dir / "rejected.parquet").to_pylist():
+        own = {k: row.pop(f"tamis_{k}", None) for k in REJECTED_FIELDS}
+        item = {k: own[k] for k in ("id", "where", "reason", "detail")}
+        item["record" if own["text"] is None else "text"] = (
+            row if own["text"] is None else own["text"]
+        )
+        items.append(item)
+    return items
+
+
+def _table(rows: list[dict[str, Any]], schema: Any):
+    """An Arrow table of ``rows``, in ``schema`` when the values fit it, else inferred."""
+    import pyarrow as pa
+
+    if schema is not None and rows and set(rows[0]) == set(schema.names):
+        try:
+            return pa.Table.from_pylist(rows, schema=schema)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+            pass  # a value tamis read as text (a date, say) no longer fits: inferred types
+    try:
+        return pa.Table.from_pylist(rows)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        from tamis.base.errors import TamisError
+
+        raise TamisError(
+            f"these records cannot be one Parquet table ({e}): a column holds values of "
+            "different types; use --output-format jsonl"
+        ) from None
+
+
+def _write_parquet_selection(out_dir: Path, kept: list, rejected: list, schema: Any) -> None:
+    import pyarrow.parquet as pq
+
+    kept_rows = [r if isinstance(r, dict) else {"value": r} for r in kept]
+    tables = [_table(kept_rows, schema), _table([rejected_rows(r) for r in rejected], None)]
+    with (
+        atomic_open(out_dir / "selected.parquet", "wb") as sel,
+        atomic_open(out_dir / "rejected.parquet", "wb") as rej,
+    ):
+        for f, table in zip((sel, rej), tables, strict=True):
+            pq.write_table(table, f)
+            f.flush()
+
+
+def _write_jsonl_selection(out_dir: Path, kept: list, rejected: list) -> None:
     with (
         atomic_open(out_dir / "selected.jsonl") as sel,
         atomic_open(out_dir / "rejected.jsonl") as rej,

@@ -236,3 +236,22 @@ def _plain(value: Any) -> Any:
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     return str(value)
+
+
+def arrow_items(path: Path, name: str) -> Iterator[Item]:
+    """Rows of an Arrow IPC file (``datasets.save_to_disk`` writes the stream form)."""
+    import pyarrow as pa
+
+    try:
+        with pa.memory_map(str(path)) as source:
+            try:
+                table = pa.ipc.open_stream(source).read_all()
+            except pa.ArrowInvalid:
+                source.seek(0)
+                table = pa.ipc.open_file(source).read_all()
+    except Exception as e:  # pyarrow raises several types for a damaged file
+        raise TamisError(
+            f"{name}: not a readable Arrow file ({e}); save the dataset again"
+        ) from None
+    for i, row in enumerate(table.to_pylist()):
+        yield f"{name}: row {i}", _plain(row), None

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from tamis.base.errors import BadRecord, TamisError
-from tamis.data.parsers import csv_items, json_items, jsonl_items, parquet_items
+from tamis.data.memory import memory_items
+from tamis.data.parsers import Item, arrow_items, csv_items, json_items, jsonl_items, parquet_items
 from tamis.data.records import (
     FORMATS,
     Record,
@@ -22,9 +23,17 @@ from tamis.data.records import (
     detect_format,
     to_record,
 )
-from tamis.data.remote import fetch, is_url, shown, url_suffix
-
-EXTENSIONS = (".jsonl", ".json", ".parquet", ".csv")
+from tamis.data.remote import fetch, is_url, shown, url_name
+from tamis.data.sources import (
+    Part,
+    check_type,
+    exists,
+    file_type,
+    local_parts,
+    magic,
+    opened,
+    source_sha256,
+)
 
 
 @dataclass
@@ -55,7 +64,7 @@ class Dataset:
 
 
 def read_dataset(
-    path: str | Path, fmt: str | None = None, skip_bad: bool = False, *, name: str | None = None
+    path: Any, fmt: str | None = None, skip_bad: bool = False, *, name: str | None = None
 ) -> Dataset:
     """Read and normalise every record of ``path``.
 
@@ -69,17 +78,29 @@ def read_dataset(
     any fsspec URL such as ``memory://``): its object is copied to a temporary file first (see
     :mod:`tamis.data.remote`), messages name the URL, and ``Dataset.sha256`` is the hash of its
     bytes. ``name`` replaces the path in messages (to read such a copy under its URL's name).
+
+    ``path`` may also be the records themselves: a list of dicts, a ``pandas.DataFrame``, a
+    ``datasets.Dataset`` or a ``pyarrow.Table`` (see :mod:`tamis.data.memory`); messages then
+    name each record by its row (``row 3``), and ``Dataset.sha256`` hashes the rows' content.
     """
     if fmt is not None and fmt not in FORMATS:
         raise TamisError(f"unknown format '{fmt}'; choose one of: {', '.join(FORMATS)}")
+    if not isinstance(path, (str, Path)):  # a list of dicts, a DataFrame, a datasets.Dataset
+        label, items, sha256 = memory_items(path)
+        data = _read_items(items, name or label, fmt, skip_bad, name or label)
+        data.sha256 = sha256
+        return data
     if is_url(path):
-        _check_suffix(shown(path), url_suffix(path))  # before copying a file tamis cannot read
+        suffix, compression = file_type(url_name(path))
+        check_type(shown(path), suffix, compression)  # before copying a file tamis cannot read
         with fetch(path) as copy:
-            data = _read_file(copy.path, shown(path), fmt, skip_bad)
+            part = Part(copy.path, shown(path), suffix, magic(copy.path) or compression)
+            data = _read_parts([part], shown(path), fmt, skip_bad)
         data.path, data.sha256 = path, copy.sha256
         return data
     path = Path(path)
-    return _read_file(path, str(path) if name is None else name, fmt, skip_bad)
+    name = str(path) if name is None else name
+    return _read_parts(local_parts(path, name), name, fmt, skip_bad, path)
 
 
 def read_again(info: dict[str, Any], skip_bad: bool) -> Dataset:
@@ -87,8 +108,6 @@ def read_again(info: dict[str, Any], skip_bad: bool) -> Dataset:
     again once its bytes are checked unchanged. A file that is gone or changed, or a URL whose
     object changed, is a :class:`TamisError` naming it; the hash is checked before parsing, so a
     changed file that no longer parses is reported as changed."""
-    from tamis.base.files import file_sha256
-
     expected, where = info.get("sha256"), info.get("path", "")
     if is_url(where):
         url = shown(where)
@@ -99,35 +118,41 @@ def read_again(info: dict[str, Any], skip_bad: bool) -> Dataset:
                 )
             return read_dataset(copy.path, info.get("format"), skip_bad, name=url)
     path = Path(where)
-    if not path.is_file():
+    if not exists(path):
         raise TamisError(f"{path}: the scored input file is gone; restore it or score again")
-    if expected and file_sha256(path) != expected:
+    if expected and source_sha256(path) != expected:
         raise TamisError(f"{path}: the file changed since it was scored; run tamis score again")
     return read_dataset(path, info.get("format"), skip_bad)
 
 
-def _check_suffix(name: str, suffix: str) -> None:
-    if suffix not in EXTENSIONS:
-        raise TamisError(
-            f"{name}: unsupported file type '{suffix or '(none)'}'; "
-            f"use one of: {', '.join(EXTENSIONS)}"
-        )
-
-
-def _read_file(path: Path, name: str, fmt: str | None, skip_bad: bool) -> Dataset:
-    """:func:`read_dataset` of a local file; messages call it ``name``."""
-    if not path.is_file():
-        raise TamisError(f"{name}: no such file; check the path")
-    suffix = path.suffix.lower()
-    _check_suffix(name, suffix)
-    if path.stat().st_size == 0:
-        raise TamisError(f"{name}: the file is empty; point tamis at a file with records")
-    items = list(_ITEMS[suffix](path, name))
+def _read_parts(
+    parts: list[Part], name: str, fmt: str | None, skip_bad: bool, path: Path | None = None
+) -> Dataset:
+    """:func:`read_dataset` of local parts (one file, or a folder's); messages call the whole
+    ``name`` and each record by its part's name and line or row."""
+    items: list[Item] = []
+    for part in parts:
+        if part.path.stat().st_size == 0:
+            if len(parts) == 1:
+                raise TamisError(f"{name}: the file is empty; point tamis at a file with records")
+            continue  # an empty part of a folder holds no record
+        with opened(part) as plain:
+            items.extend(_ITEMS[part.suffix](plain, part.name))
     if not items:
         raise TamisError(
             f"{name}: no records found (only blank lines, an empty list or a header); "
             "add records or point tamis at another file"
         )
+    return _read_items(items, name, fmt, skip_bad, path if path is not None else parts[0].path)
+
+
+def _read_items(
+    items: list[Item], name: str, fmt: str | None, skip_bad: bool, path: Path | str
+) -> Dataset:
+    """Records from raw items: the format detected (unless given), ids checked, bad records
+    raised or (``skip_bad``) kept as :class:`BadEntry` with their reason."""
+    if not items:
+        raise TamisError(f"{name}: no records found; add records")
     if fmt is None:
         fmt = _detect(name, items, skip_bad)
     data = Dataset(path, fmt)
@@ -206,6 +231,7 @@ def _detect(name: str, items: list, skip_bad: bool) -> str:
 
 
 _ITEMS = {
+    ".arrow": arrow_items,
     ".jsonl": jsonl_items,
     ".json": json_items,
     ".csv": csv_items,

@@ -238,7 +238,12 @@ def _parse_turns(turns, where, role_key, text_key, role_map, field_name):
                 f"{field_name}[{i}] has unknown {role_key} {turn.get(role_key)!r}",
                 f"use one of: {', '.join(sorted(set(role_map)))}",
             )
-        messages.append(Message(role, _text(turn, text_key, f"{where} {field_name}[{i}]")))
+        place = f"{field_name}[{i}]"
+        if isinstance(turn.get(text_key), list):  # OpenAI-style content parts
+            text = _parts_text(turn[text_key], where, f"{place}.{text_key}")
+        else:
+            text = _text(turn, text_key, f"{where} {place}")
+        messages.append(Message(role, text))
     if messages[-1].role != "assistant":
         raise BadRecord(
             where,
@@ -254,6 +259,33 @@ def _parse_turns(turns, where, role_key, text_key, role_map, field_name):
             "add the user's prompt or use --skip-bad",
         )
     return messages[:-1], messages[-1].content, None
+
+
+# The text kinds of OpenAI's content parts (chat completions, and the responses API's input and
+# output text); any other kind (an image, audio, a file) is not text a language model scores.
+TEXT_PARTS = ("text", "input_text", "output_text")
+
+
+def _parts_text(parts: list, where: str, place: str) -> str:
+    """A turn's content given as a list of typed parts: the text parts joined by a line break
+    (one part reads exactly like plain text); any other part makes the record bad."""
+    texts = []
+    for j, part in enumerate(parts):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind not in TEXT_PARTS or not isinstance(part.get("text"), str):
+            what = (
+                f"a '{kind}' part" if isinstance(kind, str) else f"{json_type(part)} {_short(part)}"
+            )
+            raise BadRecord(
+                where,
+                "unsupported_content",
+                f"{place}[{j}] is {what}; tamis scores text only",
+                "keep the text parts ({'type': 'text', 'text': ...}) or use --skip-bad",
+            )
+        texts.append(part["text"])
+    if not texts:
+        raise BadRecord(where, "missing_field", f"{place} is an empty list", "add the text")
+    return "\n".join(texts)
 
 
 def _parse_sharegpt(obj, where):

@@ -9,8 +9,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from tamis.base.files import file_sha256
 from tamis.data.readers import Dataset, read_again
+from tamis.data.sources import source_sha256
 
 
 def open_cache(out_dir: Path, cache: str | None, fresh: bool = False):
@@ -39,7 +39,7 @@ def input_info(data_path: str | Path, data: Dataset) -> dict[str, Any]:
     path = Path(data_path)
     return {
         "path": str(path.resolve()),
-        "sha256": file_sha256(path),
+        "sha256": source_sha256(path),
         "format": data.format,
         "records": data.n_input,
     }

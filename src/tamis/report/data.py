@@ -15,7 +15,7 @@ from typing import Any
 
 from tamis.base import files
 from tamis.base.errors import TamisError
-from tamis.data.outputs import read_scores
+from tamis.data.outputs import OUTPUT_FORMATS, read_rejected, read_scores
 from tamis.scorers import direction_of
 
 FOLDER_HELP = "give the -o folder of tamis run, select, score, clear or experiment"
@@ -67,7 +67,8 @@ def folder_kind(path: Path) -> str:
     manifest = read_json(path / "manifest.json")
     if "clear" in manifest:
         return "clear"
-    return "run" if "selection" in manifest and (path / "rejected.jsonl").is_file() else "score"
+    chosen = any((path / f"rejected.{ext}").is_file() for ext in OUTPUT_FORMATS)
+    return "run" if "selection" in manifest and chosen else "score"
 
 
 def read_json(path: Path) -> Any:
@@ -88,7 +89,7 @@ def load_curation(path: Path, kind: str) -> Curation:
     """Read a ``run``, ``score`` or ``clear`` folder (see :func:`folder_kind`)."""
     manifest = read_json(path / "manifest.json")
     rows, columns = read_scores(path / "scores.parquet")
-    rejected = read_jsonl(path / "rejected.jsonl") if kind != "score" else None
+    rejected = read_rejected(path) if kind != "score" else None
     outcomes = _outcomes(rows, rejected, path)
     corrections = read_jsonl(path / "corrections.jsonl") if kind == "clear" else []
     applied = {c["id"] for c in corrections if c.get("applied")}
