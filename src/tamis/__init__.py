@@ -16,6 +16,7 @@ from tamis.base.errors import BadRecord, TamisError  # noqa: E402
 from tamis.base.version import __version__  # noqa: E402, F401
 from tamis.data.readers import Dataset, read_dataset  # noqa: E402
 from tamis.data.records import Message, Record  # noqa: E402
+from tamis.engines.api import Curation, curate, score  # noqa: E402
 from tamis.model.cache import ScoreCache  # noqa: E402
 from tamis.model.loading import load_model  # noqa: E402
 from tamis.model.render import Encoded, encode  # noqa: E402
@@ -24,6 +25,7 @@ from tamis.select.selection import Decision, Selection, select  # noqa: E402
 
 __all__ = [
     "BadRecord",
+    "Curation",
     "Dataset",
     "Decision",
     "Encoded",
@@ -33,9 +35,11 @@ __all__ = [
     "ScoreResult",
     "Selection",
     "TamisError",
+    "curate",
     "encode",
     "load_model",
     "read_dataset",
+    "score",
     "score_dataset",
     "select",
 ]

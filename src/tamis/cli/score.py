@@ -183,7 +183,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     cfg = _score_config(args)
     check_columns(sel, cfg.columns())
     score_job(args.data, args.out, cfg, progress=not args.quiet)
-    manifest = select_job(args.out, sel)
+    manifest = select_job(args.out, sel, args.output_format)
     if not args.quiet:
         _print_score_summary(manifest, args.out)
         _print_counts(manifest, args.out)

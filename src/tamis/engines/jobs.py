@@ -17,8 +17,15 @@ from typing import Any
 from tamis.base.errors import TamisError
 from tamis.base.files import write_json
 from tamis.base.version import __version__
-from tamis.data.outputs import read_scores, rejected_item, write_scores, write_selection
+from tamis.data.outputs import (
+    OUTPUT_FORMATS,
+    read_scores,
+    rejected_item,
+    write_scores,
+    write_selection,
+)
 from tamis.data.readers import Dataset, read_dataset
+from tamis.data.sources import input_schema
 from tamis.engines.manifest import (
     input_info,
     model_info,
@@ -79,25 +86,9 @@ def score_job(
     """Score ``data_path`` into ``out_dir``: ``scores.parquet`` and ``manifest.json``."""
     start = time.perf_counter()
     out_dir = Path(out_dir)
-    _check_options(cfg)
-    cfg.columns()  # unknown scorer names fail here, before any loading
-    cfg.train.check()
-    scorers = [
-        cluster_scorer(cfg.clusters, cfg.train.seed) if s.name == "cluster" else s
-        for s in get_scorers([n for n in cfg.scorers if n != LP and n not in JUDGE_SCORERS])
-    ]
+    check_score_config(cfg)
     data = read_dataset(data_path, cfg.format, cfg.skip_bad)
-    if cfg.engine == "ray":
-        ray_scores, info = _score_on_ray(data, scorers, cfg, out_dir, progress)
-        named, infos = [(info["name"], ray_scores)], [info]
-    else:
-        named, infos = _score_local(data, scorers, cfg, out_dir, progress)
-    if JUNK in cfg.scorers:  # over the whole dataset; an ensemble's from its first model
-        add_junk(named[0][1])
-    result = named[0][1]
-    if len(named) > 1:
-        model_cols = [c for s in scorers if not isinstance(s, TextScorer) for c in s.columns]
-        result = merge_results(named, model_cols, cfg.combine)
+    result, infos = score_records(data, cfg, out_dir, progress)
     write_scores(out_dir / "scores.parquet", result.rows, result.columns)
     manifest = {
         "tamis_version": __version__,
@@ -112,6 +103,36 @@ def score_job(
     }
     write_json(out_dir / "manifest.json", manifest)
     return manifest
+
+
+def check_score_config(cfg: ScoreConfig) -> None:
+    """Fail on a bad option or an unknown scorer name before anything is loaded."""
+    _check_options(cfg)
+    cfg.columns()
+    cfg.train.check()
+
+
+def score_records(data: Dataset, cfg: ScoreConfig, out_dir: Path, progress: bool = True):
+    """``(ScoreResult, [model info])``: every record of ``data`` scored as ``cfg`` says (each
+    model of an ensemble, LP, ratings, junk, the combined columns), with the score cache and LP's
+    files in ``out_dir``. Writes no output: :func:`score_job` and :func:`tamis.engines.api.score`
+    do."""
+    scorers = [
+        cluster_scorer(cfg.clusters, cfg.train.seed) if s.name == "cluster" else s
+        for s in get_scorers([n for n in cfg.scorers if n != LP and n not in JUDGE_SCORERS])
+    ]
+    if cfg.engine == "ray":
+        ray_scores, info = _score_on_ray(data, scorers, cfg, out_dir, progress)
+        named, infos = [(info["name"], ray_scores)], [info]
+    else:
+        named, infos = _score_local(data, scorers, cfg, out_dir, progress)
+    if JUNK in cfg.scorers:  # over the whole dataset; an ensemble's from its first model
+        add_junk(named[0][1])
+    result = named[0][1]
+    if len(named) > 1:
+        model_cols = [c for s in scorers if not isinstance(s, TextScorer) for c in s.columns]
+        result = merge_results(named, model_cols, cfg.combine)
+    return result, infos
 
 
 def _score_local(data: Dataset, scorers, cfg: ScoreConfig, out_dir: Path, progress: bool):
@@ -187,9 +208,14 @@ def _add_lp(result, lm, cache, cfg: ScoreConfig, out_dir: Path, progress: bool) 
     result.columns.extend(lp_columns(cfg.train.epochs))
 
 
-def select_job(out_dir: str | Path, sel: Selection) -> dict:
-    """Select from a scored folder: writes ``selected.jsonl``, ``rejected.jsonl``, and updates the
+def select_job(out_dir: str | Path, sel: Selection, output_format: str = "jsonl") -> dict:
+    """Select from a scored folder: writes ``selected.jsonl`` and ``rejected.jsonl`` (or, with
+    ``output_format="parquet"``, ``selected.parquet`` and ``rejected.parquet``), and updates the
     manifest with the selection and counts per reason."""
+    if output_format not in OUTPUT_FORMATS:
+        raise TamisError(
+            f"output format '{output_format}': choose one of {', '.join(OUTPUT_FORMATS)}"
+        )
     start = time.perf_counter()
     out_dir = Path(out_dir)
     manifest = _load_manifest(out_dir)
@@ -208,12 +234,14 @@ def select_job(out_dir: str | Path, sel: Selection) -> dict:
             rejected.append(rejected_item(row["id"], where, raw, d.reason, d.detail))
     if len(kept) + len(rejected) != manifest["input"]["records"]:
         raise RuntimeError("internal error: selection lost records; please report this")
-    write_selection(out_dir, kept, rejected)
+    schema = input_schema(Path(manifest["input"]["path"])) if output_format == "parquet" else None
+    write_selection(out_dir, kept, rejected, output_format, schema)
     manifest["selection"] = {
         **asdict(sel),
         "direction": sel.resolved_direction(),
         "drop_ifd_above": sel.ifd_limit(),
         "drop_junk_above": sel.junk_limit(columns),
+        "output_format": output_format,
         "wall_s": time.perf_counter() - start,
     }
     manifest["counts"] = {
