@@ -27,6 +27,7 @@ from tamis.model.checkpoints import (
     newest_checkpoint,
     truncate_log,
 )
+from tamis.model.loading import peft_quietly
 from tamis.model.render import IGNORE, Encoded
 
 METHODS = ("full", "lora", "prompt-tuning")
@@ -140,7 +141,8 @@ def prepare_model(model, cfg: TrainConfig):
             num_virtual_tokens=cfg.num_virtual_tokens,
             prompt_tuning_init=PromptTuningInit.SAMPLE_VOCAB,
         )
-        return get_peft_model(model, soft)
+        with peft_quietly():
+            return get_peft_model(model, soft)
     lora = LoraConfig(
         r=cfg.lora_r,
         lora_alpha=cfg.lora_alpha,
@@ -148,7 +150,8 @@ def prepare_model(model, cfg: TrainConfig):
         target_modules="all-linear",
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(model, lora)
+    with peft_quietly():
+        return get_peft_model(model, lora)
 
 
 def train_by_epoch(

@@ -10,12 +10,14 @@ result once as a safetensors folder under the cache (``$TAMIS_CACHE``, default
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -228,7 +230,8 @@ def _load_adapter(folder: Path):
         from peft import PeftModel
     except ImportError:
         raise TamisError(f"{folder} is a PEFT adapter: pip install 'tamis[train]'") from None
-    model = PeftModel.from_pretrained(model, folder, is_trainable=False)
+    with peft_quietly():
+        model = PeftModel.from_pretrained(model, folder, is_trainable=False)
     if any(folder.glob("tokenizer*")):
         from transformers import AutoTokenizer
 
@@ -302,3 +305,15 @@ def _converted_folder(gguf: Path, sha: str) -> Path:
         shutil.rmtree(target)
     os.replace(tmp, target)
     return target
+
+
+@contextlib.contextmanager
+def peft_quietly():
+    """peft reads ``model.is_gradient_checkpointing``, which transformers 5 deprecated (for
+    ``is_activation_checkpointing``) and warns about on every read. The read is peft's, not
+    tamis', so that one warning, and nothing else, is silenced while peft wraps a model."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning
+        )
+        yield

@@ -87,7 +87,20 @@ def prefix_groups(model, encoded: Sequence[Encoded]) -> list[tuple[int, list[int
 
 def _prefix_cache(lm, prefix: Sequence[int]):
     ids = torch.tensor([list(prefix)], dtype=torch.long, device=lm.device)
-    return lm.model.get_decoder()(input_ids=ids, use_cache=True).past_key_values
+    out = lm.model.get_decoder()(input_ids=ids, use_cache=True)
+    return out[CACHE]
+
+
+def _cache_name() -> str:
+    """The keyword and output field of a model's key/value cache: ``cache`` since transformers
+    renamed ``past_key_values`` (5.x, which warns on the old name), ``past_key_values`` before."""
+    from transformers.modeling_outputs import BaseModelOutputWithPast
+
+    fields = getattr(BaseModelOutputWithPast, "__dataclass_fields__", {})
+    return "cache" if "cache" in fields else "past_key_values"
+
+
+CACHE = _cache_name()
 
 
 def _batch_nll(lm, items: list[Encoded], pad_id: int, prefix: int, past) -> list[np.ndarray]:
@@ -168,7 +181,7 @@ def _hidden_states(model, ids, mask, past=None):
         cache = copy.deepcopy(past)  # the forward appends to it
         cache.batch_repeat_interleave(n)
         seen = torch.ones((n, cache.get_seq_length()), dtype=mask.dtype, device=mask.device)
-        inputs = {"input_ids": ids, "past_key_values": cache, "use_cache": True}
+        inputs = {"input_ids": ids, CACHE: cache, "use_cache": True}
     else:
         n_soft = soft_prompt_length(model)
         seen = torch.ones((n, n_soft), dtype=mask.dtype, device=mask.device)
