@@ -14,6 +14,7 @@ import pytest
 from conftest import DEMO
 
 from tamis.cli import main
+from tamis.scorers.junk import MEANINGS
 
 
 def demo_rows(n, start=0):
@@ -40,7 +41,7 @@ def corrupted_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("run")
     data = tmp / "data.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    code = main(["run", str(data), "-o", str(tmp / "out"), "--keep", "0.5", "-q"])
+    code = main(["run", str(data), "-o", str(tmp / "out"), "--keep", "0.5", "--by", "ppl", "-q"])
     return rows, tmp / "out", code
 
 
@@ -93,6 +94,33 @@ def test_corrupted_records_score_higher_and_are_rejected(corrupted_run):
         assert reason == "ranked_out" or reason.startswith("junk_"), (rid, reason)
 
 
+def test_without_by_the_default_recipe_is_junk_then_a_seeded_random_sample(corrupted_run):
+    rows, out, _ = corrupted_run
+    assert main(["select", str(out), "--keep", "0.5", "-q"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["selection"]["by"] == "random" and manifest["selection"]["drop_junk_above"] == 0
+    scores = pq.read_table(out / "scores.parquet").to_pylist()
+    junk = {r["id"] for r in scores if r["junk"] > 0}
+    first = {r["id"] for r in read_jsonl(out / "selected.jsonl")}
+    assert len(first) == 6 and not first & junk
+    rejected = read_jsonl(out / "rejected.jsonl")
+    assert {r["reason"] for r in rejected} <= {"ranked_out"} | {f"junk_{s}" for s in MEANINGS}
+    assert "random order (seed 0)" in next(
+        r["detail"] for r in rejected if r["reason"] == "ranked_out"
+    )
+    assert (
+        "recipe" in (out / "report.html").read_text()
+        and "drop junk, then a seeded" in (out / "report.html").read_text()
+    )
+    # another seed, another sample; the same seed, the same one
+    assert main(["select", str(out), "--keep", "0.5", "--seed", "1", "-q"]) == 0
+    assert {r["id"] for r in read_jsonl(out / "selected.jsonl")} != first
+    assert main(["select", str(out), "--keep", "0.5", "-q"]) == 0
+    assert {r["id"] for r in read_jsonl(out / "selected.jsonl")} == first
+    # a threshold reads a score, so it needs --by
+    assert main(["select", str(out), "--keep", "0.5", "--max", "50", "-q"]) == 2
+
+
 def test_select_again_with_other_options_reuses_scores(corrupted_run, capsys):
     _, out, _ = corrupted_run
     assert main(["select", str(out), "--by", "ifd", "--keep", "3", "-q"]) == 0
@@ -128,7 +156,7 @@ def test_select_under_a_token_budget_and_with_the_diversity_filter(corrupted_run
     data.write_text("".join(json.dumps(r) + "\n" for r in [*rows[:10], copy]), encoding="utf-8")
     out2 = out.parent / "diverse"
     assert main(["run", str(data), "-o", str(out2), "--method", "diverse", "--keep", "8",
-                 "--drop-junk-above", "none", "-q"]) == 0  # fmt: skip
+                 "--by", "ppl", "--drop-junk-above", "none", "-q"]) == 0  # fmt: skip
     rejected = {r["id"]: r for r in read_jsonl(out2 / "rejected.jsonl")}
     selected = {r["id"] for r in read_jsonl(out2 / "selected.jsonl")}
     pair = {"demo-2", "copy-2"}

@@ -46,7 +46,8 @@ def run_folder(tmp_path_factory):
     lines = [json.dumps(r) + "\n" for r in rows]
     data.write_text("".join(lines[:3]) + BAD_LINE + "".join(lines[3:]), encoding="utf-8")
     out = tmp / "out"
-    assert main(["run", str(data), "-o", str(out), "--keep", "0.5", "--skip-bad", "-q"]) == 0
+    args = ["run", str(data), "-o", str(out), "--keep", "0.5", "--skip-bad", "--by", "ppl", "-q"]
+    assert main(args) == 0
     return out
 
 

@@ -14,9 +14,11 @@ from tamis.base.version import __version__
 from tamis.cli.common import HelpFormatter
 from tamis.cli.score import _cmd_run, _cmd_score, _score_args
 from tamis.cli.select import _cmd_select, _select_args
+from tamis.select.methods import RECIPE
 
 EPILOG = """examples:
-  tamis run data.jsonl -o out/ --keep 0.5               drop junk, keep the 50% with the lowest ppl
+  tamis run data.jsonl -o out/ --keep 0.5               drop junk, keep a random 50% of the rest
+  tamis run data.jsonl -o out/ --keep 0.5 --by ppl      drop junk, keep the 50% with the lowest ppl
   tamis run data.jsonl -o out/ --keep 1000 --by ifd      keep the 1000 highest IFD (<= 1)
   tamis score data.parquet -o out/ --scorer ppl --template alpaca
   tamis select out/ --keep 0.2 --by ppl --max 50
@@ -79,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run",
         help="score DATA, then select, all into DIR (the main job)",
+        description=f"Score DATA, then select. Without --by, the default recipe: {RECIPE}.",
         formatter_class=HelpFormatter,
     )
     _score_args(run)

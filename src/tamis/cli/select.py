@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 from tamis.base.errors import TamisError
+from tamis.data.outputs import OUTPUT_FORMATS
 from tamis.scorers import DIRECTIONS
-from tamis.select.methods import DEFAULT_MAX_SIMILARITY, METHODS, parse_tokens
+from tamis.select.methods import DEFAULT_BY, DEFAULT_MAX_SIMILARITY, METHODS, RECIPE, parse_tokens
 from tamis.select.options import parse_filter, parse_keep
 from tamis.select.selection import Selection
 
@@ -34,9 +35,9 @@ def _select_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--by",
-        default="ppl",
-        help="score column to rank and threshold on; 'random' for a seeded random order "
-        "(--seed), the baseline at the same budget",
+        default=None,
+        help="score column to rank and threshold on (e.g. ppl, ifd, lp), or 'random' for a "
+        f"seeded random order (--seed). Default: random, the default recipe: {RECIPE}",
     )
     p.add_argument(
         "--method",
@@ -104,6 +105,14 @@ def _select_args(p: argparse.ArgumentParser) -> None:
         f"fired: {', '.join(MEANINGS)}); default 0 whenever the scores have the "
         "junk column (the default scorers do); a larger X drops less; 'none' turns it off",
     )
+    p.add_argument(
+        "--output-format",
+        choices=OUTPUT_FORMATS,
+        default="jsonl",
+        help="jsonl: selected.jsonl and rejected.jsonl; parquet: selected.parquet (the input's "
+        "columns, and a Parquet input's types) and rejected.parquet (the same columns plus "
+        "tamis_reason, tamis_detail, ...), for pandas.read_parquet or datasets in one line",
+    )
 
 
 def _limit(text: str | None, option: str, example: str) -> float | None:
@@ -135,8 +144,14 @@ def _selection(args: argparse.Namespace) -> Selection:
         else:
             exprs.append(f)
     filters = tuple(dict.fromkeys(parse_filter(f) for f in exprs))  # each once, first place kept
+    if args.by is None and (args.min is not None or args.max is not None or args.direction):
+        raise TamisError(
+            "--min, --max and --keep-lowest/--keep-highest read a score: name it with --by "
+            "(e.g. --by ppl); without --by the budget is a random sample of the records the "
+            "junk filter keeps"
+        )
     return Selection(
-        by=args.by,
+        by=args.by or DEFAULT_BY,
         keep=keep,
         direction=args.direction,
         min=args.min,
@@ -157,7 +172,7 @@ def _cmd_select(args: argparse.Namespace) -> int:
     from tamis.engines.jobs import select_job
     from tamis.report.build import write_report_after_job
 
-    manifest = select_job(args.dir, _selection(args))
+    manifest = select_job(args.dir, _selection(args), args.output_format)
     if not args.quiet:
         _print_counts(manifest, args.dir)
     write_report_after_job(args.dir, args.quiet)  # last: the selection's outputs are complete
@@ -165,6 +180,7 @@ def _cmd_select(args: argparse.Namespace) -> int:
 
 
 def _print_counts(manifest: dict, out: Path) -> None:
+    ext = manifest["selection"].get("output_format", "jsonl")
     c = manifest["counts"]
     reasons = json.dumps(c["rejected_by_reason"])
     tokens = (
@@ -173,8 +189,8 @@ def _print_counts(manifest: dict, out: Path) -> None:
         else ""
     )
     print(
-        f"kept {c['selected']} of {c['input']}{tokens} -> {out / 'selected.jsonl'}; rejected "
-        f"{c['rejected']} {reasons} -> {out / 'rejected.jsonl'}",
+        f"kept {c['selected']} of {c['input']}{tokens} -> {out / f'selected.{ext}'}; rejected "
+        f"{c['rejected']} {reasons} -> {out / f'rejected.{ext}'}",
         file=sys.stderr,
     )
     print(junk_line(manifest), file=sys.stderr)

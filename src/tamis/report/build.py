@@ -38,6 +38,7 @@ from tamis.report.data import (
 from tamis.report.html import Column, Table, chooser, esc, figure, html_id, key_values, page
 from tamis.report.html import render_table as table_html
 from tamis.scorers import direction_of
+from tamis.select.methods import DEFAULT_BY, RECIPE
 
 REPORT_NAME = "report.html"
 EXAMPLES = 10  # records at each end of every score's table
@@ -131,6 +132,8 @@ def summary_section(cur: Curation) -> str:
             facts.append((f"selection: {key}", sel[key]))
     if sel.get("filters"):
         facts.append(("selection: filters", ", ".join(_filter(f) for f in sel["filters"])))
+    if _default_recipe(sel):
+        facts.append(("recipe", RECIPE))
     if cur.kind == "clear":
         facts += [(f"clear: {k}", v) for k, v in m["clear"]["config"].get("clear", {}).items()]
     counts = Counter(i.outcome for i in cur.items)
@@ -150,6 +153,17 @@ def summary_section(cur: Curation) -> str:
     if reasons:
         body += "<h3>Dropped, per reason</h3>" + table_html(drops)
     return f'<section id="summary"><h2>Summary</h2>{body}</section>'
+
+
+def _default_recipe(sel: dict) -> bool:
+    """Whether a selection is the default recipe (junk filter, then a random sample)."""
+    return (
+        sel.get("by") == DEFAULT_BY
+        and sel.get("method", "top") == "top"
+        and sel.get("drop_junk_above") is not None
+        and not sel.get("per_cluster")
+        and not sel.get("filters")
+    )
 
 
 def _filter(f: dict) -> str:

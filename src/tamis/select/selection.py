@@ -38,6 +38,7 @@ from tamis.data.outputs import EXTRA_TEXT
 from tamis.scorers import JUNK, direction_of
 from tamis.scorers.junk import DEFAULT_CUT as JUNK_CUT
 from tamis.select.methods import (
+    DEFAULT_BY,
     DEFAULT_MAX_SIMILARITY,
     METHODS,
     RANDOM,
@@ -58,7 +59,7 @@ ROW_FIELDS = ("index", "id", "status", "detail", "truncated", *EXTRA_TEXT)
 class Selection:
     """What to keep. ``keep`` is an int (count), a float in (0, 1] (fraction) or None (all)."""
 
-    by: str = "ppl"
+    by: str = DEFAULT_BY  # the default recipe: junk filter, then random (methods.RECIPE)
     keep: int | float | None = None
     direction: str | None = None  # "lowest" | "highest"; None: the score's better direction
     min: float | None = None
