@@ -1,4 +1,5 @@
-"""What a training run leaves on disk to resume from: its checkpoints and the step log."""
+"""What a training run leaves on disk: its checkpoints (to resume from) and the step log (one JSON
+line per optimizer step, with a progress bar)."""
 
 from __future__ import annotations
 
@@ -72,3 +73,51 @@ def load_weights(model, checkpoint: Path) -> None:
 def clear_checkpoints(out_dir: Path) -> None:
     for path in out_dir.glob("checkpoint-*"):
         shutil.rmtree(path)
+
+
+def step_log(path: Path, progress: bool):
+    """A Trainer callback: one JSON line per optimizer step, and a progress bar showing the loss
+    and tokens per second (real tokens, padding not counted). Set ``.trainer`` before training."""
+    import time
+
+    from tqdm.auto import tqdm
+    from transformers import TrainerCallback
+
+    class StepLog(TrainerCallback):
+        trainer = None
+        bar = None
+        last = 0.0
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.bar = tqdm(
+                total=state.max_steps, initial=state.global_step, desc="training", unit="step",
+                disable=not progress, dynamic_ncols=True,
+            )  # fmt: skip
+            self.last = time.perf_counter()
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not logs or "loss" not in logs:
+                return
+            now = time.perf_counter()
+            tokens = self.trainer.take_tokens()
+            row = {
+                "step": state.global_step,
+                "epoch": round(state.epoch or 0.0, 6),
+                "loss": logs["loss"],
+                "learning_rate": logs.get("learning_rate"),
+                "grad_norm": logs.get("grad_norm"),
+                "tokens": tokens,
+                "tokens_per_s": tokens / (now - self.last) if now > self.last else None,
+            }
+            self.last = now
+            with path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+            self.bar.update(state.global_step - self.bar.n)
+            self.bar.set_postfix_str(
+                f"loss {row['loss']:.4f}, {row['tokens_per_s'] or 0:.0f} tok/s", refresh=False
+            )
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self.bar.close()
+
+    return StepLog()

@@ -25,6 +25,7 @@ from tamis.model.checkpoints import (
     last_checkpoint,
     load_weights,
     newest_checkpoint,
+    step_log,
     truncate_log,
 )
 from tamis.model.loading import peft_quietly
@@ -218,59 +219,11 @@ def train_model(
     start_step = checkpoint_step(last) if last else 0
     truncate_log(log_path, start_step)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = _step_log(log_path, progress)
+    log = step_log(log_path, progress)
     trainer = _trainer(model, tokenizer, encoded, cfg, out_dir, False, [log], stop_each_epoch=False)
     log.trainer = trainer
     result = trainer.train(resume_from_checkpoint=str(last) if last else None)
     return dict(result.metrics)
-
-
-def _step_log(path: Path, progress: bool):
-    """A Trainer callback: one JSON line per optimizer step, and a progress bar showing the loss
-    and tokens per second (real tokens, padding not counted). Set ``.trainer`` before training."""
-    import time
-
-    from tqdm.auto import tqdm
-    from transformers import TrainerCallback
-
-    class StepLog(TrainerCallback):
-        trainer = None
-        bar = None
-        last = 0.0
-
-        def on_train_begin(self, args, state, control, **kwargs):
-            self.bar = tqdm(
-                total=state.max_steps, initial=state.global_step, desc="training", unit="step",
-                disable=not progress, dynamic_ncols=True,
-            )  # fmt: skip
-            self.last = time.perf_counter()
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if not logs or "loss" not in logs:
-                return
-            now = time.perf_counter()
-            tokens = self.trainer.take_tokens()
-            row = {
-                "step": state.global_step,
-                "epoch": round(state.epoch or 0.0, 6),
-                "loss": logs["loss"],
-                "learning_rate": logs.get("learning_rate"),
-                "grad_norm": logs.get("grad_norm"),
-                "tokens": tokens,
-                "tokens_per_s": tokens / (now - self.last) if now > self.last else None,
-            }
-            self.last = now
-            with path.open("a", encoding="utf-8") as f:
-                f.write(json.dumps(row) + "\n")
-            self.bar.update(state.global_step - self.bar.n)
-            self.bar.set_postfix_str(
-                f"loss {row['loss']:.4f}, {row['tokens_per_s'] or 0:.0f} tok/s", refresh=False
-            )
-
-        def on_train_end(self, args, state, control, **kwargs):
-            self.bar.close()
-
-    return StepLog()
 
 
 def _trainer(
