@@ -18,6 +18,7 @@ test loads the real small model once for an end-to-end ``tamis run --skip-bad``.
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 from pathlib import Path
@@ -102,6 +103,8 @@ def run_cli(capsys, args: list[str]) -> str:
 def independent_parse(path: Path) -> list:
     """The file's records as the standard library reads them (the oracle for round trips)."""
     data = path.read_bytes()
+    if data.startswith(b"\x1f\x8b"):  # gzip, whatever the name says
+        data = gzip.decompress(data)
     if path.suffix == ".jsonl":
         lines = [x.removeprefix(b"\xef\xbb\xbf") for x in data.split(b"\n")]
         return [json.loads(x.decode("utf-8")) for x in lines if x.strip()]

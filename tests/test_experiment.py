@@ -81,7 +81,7 @@ def test_unknown_keys_are_named(tmp_path):
 
 def test_arms_from_scorer_columns(experiment):
     # The older form: top-COL per scorer column, random, and lowest of the first column.
-    from tamis.experiment import _arms
+    from tamis.engines.experiment import _arms
 
     tmp, _ = experiment
     pool = [json.loads(x) for x in (tmp / "out" / "data" / "pool.jsonl").open()]

@@ -156,7 +156,7 @@ def test_trust_remote_code_is_never_turned_on():
             trust = kws.get("trust_remote_code")
             assert trust is None or (isinstance(trust, ast.Constant) and trust.value is False)
     assert seen >= 5
-    text = (SRC / "models.py").read_text()
+    text = (SRC / "model" / "loading.py").read_text()
     assert "use_safetensors=True" in text and "trust_remote_code=False" in text
 
 
