@@ -1,6 +1,13 @@
 """tamis: curate instruction-tuning data for large language models with small language models.
 
-The Python API takes objects; the ``tamis`` command looks things up by name::
+In a notebook, :func:`score` and :func:`curate` take your table (a DataFrame, a
+``datasets.Dataset``, a list of dicts, a path) and give it back with scores, or curated::
+
+    import tamis
+
+    result = tamis.curate(df, keep=0.5)  # result.selected, result.rejected, result.scores
+
+The lower-level API takes objects; the ``tamis`` command looks things up by name::
 
     from tamis import read_dataset, load_model, score_dataset, select, Selection, ScoreCache
     from tamis.scorers import get_scorers
