@@ -248,6 +248,24 @@ def test_memory_url_through_fsspec(memory, tmp_path):
         read_dataset("memory://tamis-test/gone.csv")
 
 
+def test_a_compressed_url_is_read_again_by_select(memory, tmp_path):
+    # The local copy's name keeps only the last suffix (.gz): select and the report re-read the
+    # object by the URL's own name, as the first read did.
+    import gzip
+
+    rows = [{"instruction": f"Name colour {i}.", "input": "", "output": "Blue. " * (i + 1)}
+            for i in range(6)]  # fmt: skip
+    url = "memory://tamis-test/d.jsonl.gz"
+    with memory.open("/tamis-test/d.jsonl.gz", "wb") as f:
+        f.write(gzip.compress("".join(json.dumps(r) + "\n" for r in rows).encode()))
+    out = tmp_path / "out"
+    args = ["--scorer", "response_words", "--by", "response_words", "-q"]
+    assert main(["run", url, "-o", str(out), *args, "--keep", "3"]) == 0
+    assert main(["select", str(out), "--by", "response_words", "--keep", "2", "-q"]) == 0
+    kept = [json.loads(line) for line in (out / "selected.jsonl").open()]
+    assert [r["output"] for r in kept] == [rows[4]["output"], rows[5]["output"]]
+
+
 def test_input_info_keeps_the_url_and_hashes_its_bytes(s3, tmp_path):
     url = s3.put("d.jsonl", JSONL)
     info = input_info(url, read_dataset(url))

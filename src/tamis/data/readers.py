@@ -94,10 +94,7 @@ def read_dataset(
         suffix, compression = file_type(url_name(path))
         check_type(shown(path), suffix, compression)  # before copying a file tamis cannot read
         with fetch(path) as copy:
-            part = Part(copy.path, shown(path), suffix, magic(copy.path) or compression)
-            data = _read_parts([part], shown(path), fmt, skip_bad)
-        data.path, data.sha256 = path, copy.sha256
-        return data
+            return _read_copy(copy, path, fmt, skip_bad)
     path = Path(path)
     name = str(path) if name is None else name
     return _read_parts(local_parts(path, name), name, fmt, skip_bad, path)
@@ -116,13 +113,24 @@ def read_again(info: dict[str, Any], skip_bad: bool) -> Dataset:
                 raise TamisError(
                     f"{url}: the object changed since it was scored; run tamis score again"
                 )
-            return read_dataset(copy.path, info.get("format"), skip_bad, name=url)
+            return _read_copy(copy, where, info.get("format"), skip_bad)
     path = Path(where)
     if not exists(path):
         raise TamisError(f"{path}: the scored input file is gone; restore it or score again")
     if expected and source_sha256(path) != expected:
         raise TamisError(f"{path}: the file changed since it was scored; run tamis score again")
     return read_dataset(path, info.get("format"), skip_bad)
+
+
+def _read_copy(copy, url: str, fmt: str | None, skip_bad: bool) -> Dataset:
+    """A URL's object from its local copy: the file type from the URL's name (the copy's name
+    keeps only the last suffix: ``.gz`` of ``data.jsonl.gz``), messages naming the URL."""
+    suffix, compression = file_type(url_name(url))
+    check_type(shown(url), suffix, compression)
+    part = Part(copy.path, shown(url), suffix, magic(copy.path) or compression)
+    data = _read_parts([part], shown(url), fmt, skip_bad)
+    data.path, data.sha256 = url, copy.sha256
+    return data
 
 
 def _read_parts(
