@@ -117,11 +117,8 @@ def read_rejected(out_dir: Path) -> list[dict[str, Any]] | None:
     items = []
     for row in pq.read_table(out_dir / "rejected.parquet").to_pylist():
         own = {k: row.pop(f"tamis_{k}", None) for k in REJECTED_FIELDS}
-        item = {k: own[k] for k in ("id", "where", "reason", "detail")}
-        item["record" if own["text"] is None else "text"] = (
-            row if own["text"] is None else own["text"]
-        )
-        items.append(item)
+        raw = row if own["text"] is None else own["text"]
+        items.append(rejected_item(own["id"], own["where"], raw, own["reason"], own["detail"]))
     return items
 
 

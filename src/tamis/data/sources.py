@@ -189,12 +189,14 @@ def exists(path: Path) -> bool:
     return any(c in str(path) for c in GLOB_CHARS) and bool(glob.glob(str(path)))
 
 
-def input_schema(path: Path) -> Any:
-    """The Arrow schema of a local Parquet input (a file, or the first of its parts), without
-    pandas' metadata: what ``--output-format parquet`` keeps. None for any other input."""
+def input_schema(where: str) -> Any:
+    """The Arrow schema of a local Parquet input (a file, or the first of its parts; ``where`` as
+    a manifest names it), without pandas' metadata: what ``--output-format parquet`` keeps. None
+    for any other input, and for a URL (its object is not kept locally)."""
     from tamis.data.remote import is_url
 
-    if is_url(str(path)) or not exists(path):
+    path = Path(where)
+    if is_url(where) or not exists(path):
         return None
     parts = local_parts(path, str(path))
     if parts[0].suffix != ".parquet" or parts[0].compression:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from tamis.base.errors import TamisError
 from tamis.data.memory import kind, rows_of
@@ -63,8 +63,7 @@ def score(
     """``data`` with score columns added (see the module's doc). ``options`` are the fields of
     :class:`~tamis.engines.jobs.ScoreConfig` (``template``, ``max_tokens``, ``batch_size``,
     ``device``, ``precision``, ``skip_bad``, ``format``, ``ensemble``...)."""
-    table, _, _ = _scored(data, scorers, model, cache, progress, options)
-    return table
+    return _scored(data, scorers, model, cache, progress, options).table
 
 
 def curate(
@@ -86,22 +85,29 @@ def curate(
     option (``method``, ``keep_tokens``, ``filters``...)."""
     if selection is None:
         selection = Selection(by=by, keep=parse_keep(str(keep)) if keep is not None else None)
-    table, dataset, rows = _scored(data, scorers, model, cache, progress, options)
-    vectors = record_vectors(dataset, rows) if selection.method == "diverse" else None
-    decisions = select(rows, selection, vectors)
-    position = _positions(dataset)
-    kept = sorted(position[d.index] for d in decisions if d.kept)
-    dropped = sorted((position[d.index], d) for d in decisions if not d.kept)
-    rejected = _take(table, [p for p, _ in dropped])
+    s = _scored(data, scorers, model, cache, progress, options)
+    vectors = record_vectors(s.dataset, s.rows) if selection.method == "diverse" else None
+    decisions = select(s.rows, selection, vectors)
+    kept = sorted(s.position[d.index] for d in decisions if d.kept)
+    dropped = sorted((s.position[d.index], d) for d in decisions if not d.kept)
+    rejected = _take(s.table, [p for p, _ in dropped])
     extra = {
         "reason": [d.reason for _, d in dropped],
         "detail": [d.detail for _, d in dropped],
     }
-    selected = _take(_original(data, dataset), kept)  # the user's own columns: what trains
-    return Curation(selected, _add(rejected, extra), table, decisions)
+    selected = _take(s.original, kept)  # the user's own columns: what trains
+    return Curation(selected, _add(rejected, extra), s.table, decisions)
 
 
-def _scored(data, scorers, model, cache, progress, options) -> tuple[Any, Dataset, list[dict]]:
+class _Scored(NamedTuple):
+    table: Any  # the user's data with the score columns
+    original: Any  # the user's data (a path's records as a list of dicts)
+    dataset: Dataset
+    rows: list[dict]  # the score rows, by record index
+    position: dict[int, int]  # record index -> row position in the input
+
+
+def _scored(data, scorers, model, cache, progress, options) -> _Scored:
     names = tuple(s.strip() for s in ([scorers] if isinstance(scorers, str) else scorers))
     known = {f.name for f in fields(ScoreConfig)} - {"model", "scorers", "cache"}
     unknown = sorted(set(options) - known)
@@ -123,7 +129,8 @@ def _scored(data, scorers, model, cache, progress, options) -> tuple[Any, Datase
     ordered = [by_position[p] for p in range(dataset.n_input)]
     added = {c: [r.get(c) for r in ordered] for c in columns}
     added[STATUS] = [r["status"] for r in ordered]
-    return _add(_original(data, dataset), added), dataset, rows
+    original = _original(data, dataset)
+    return _Scored(_add(original, added), original, dataset, rows, position)
 
 
 def _positions(dataset: Dataset) -> dict[int, int]:
@@ -143,29 +150,31 @@ def _original(data: Any, dataset: Dataset) -> Any:
 def _add(table: Any, columns: dict[str, list]) -> Any:
     """``table`` with ``columns`` added (same kind of object; a list of dicts is copied)."""
     found = kind(table)
+    rows = rows_of(table) if found == "list" else None
     if found == "pandas":
-        clash = [c for c in columns if c in table.columns]
-        if clash:
-            raise TamisError(_clash(clash))
+        have = set(table.columns)
+    elif rows is None:  # datasets or arrow
+        have = set(table.column_names)
+    else:
+        have = {c for r in rows if isinstance(r, dict) for c in r}
+    clash = sorted(c for c in columns if c in have)
+    if clash:
+        raise TamisError(
+            f"the data already has column(s) {', '.join(clash)}, which tamis would add; rename "
+            "them, or drop the scores of an earlier run first"
+        )
+    if found == "pandas":
         return table.assign(**columns)
     if found == "datasets":
         for name, values in columns.items():
-            if name in table.column_names:
-                raise TamisError(_clash([name]))
             table = table.add_column(name, values)
         return table
     if found == "arrow":
         import pyarrow as pa
 
         for name, values in columns.items():
-            if name in table.column_names:
-                raise TamisError(_clash([name]))
             table = table.append_column(name, pa.array(values))
         return table
-    rows = rows_of(table)
-    clash = sorted({c for r in rows if isinstance(r, dict) for c in r if c in columns})
-    if clash:
-        raise TamisError(_clash(clash))
     return [
         {**r, **{c: v[i] for c, v in columns.items()}} if isinstance(r, dict) else r
         for i, r in enumerate(rows)
@@ -182,10 +191,3 @@ def _take(table: Any, positions: list[int]) -> Any:
     if found == "arrow":
         return table.take(positions)
     return [table[p] for p in positions]
-
-
-def _clash(names: list[str]) -> str:
-    return (
-        f"the data already has column(s) {', '.join(names)}, which tamis would add; rename "
-        "them, or drop the scores of an earlier run first"
-    )
