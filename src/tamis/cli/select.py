@@ -144,12 +144,6 @@ def _selection(args: argparse.Namespace) -> Selection:
         else:
             exprs.append(f)
     filters = tuple(dict.fromkeys(parse_filter(f) for f in exprs))  # each once, first place kept
-    if args.by is None and (args.min is not None or args.max is not None or args.direction):
-        raise TamisError(
-            "--min, --max and --keep-lowest/--keep-highest read a score: name it with --by "
-            "(e.g. --by ppl); without --by the budget is a random sample of the records the "
-            "junk filter keeps"
-        )
     return Selection(
         by=args.by or DEFAULT_BY,
         keep=keep,

@@ -220,8 +220,8 @@ def select_job(out_dir: str | Path, sel: Selection, output_format: str = "jsonl"
     out_dir = Path(out_dir)
     manifest = _load_manifest(out_dir)
     rows, columns = read_scores(out_dir / "scores.parquet")
+    check_columns(sel, columns)  # before re-reading the input and the embeddings diverse needs
     data = reread_input(manifest)
-    check_columns(sel, columns)  # before the embeddings diverse needs
     vectors = record_vectors(data, rows) if sel.method == "diverse" else None
     decisions = select(rows, sel, vectors)
     raws = raw_by_index(data)
@@ -234,7 +234,7 @@ def select_job(out_dir: str | Path, sel: Selection, output_format: str = "jsonl"
             rejected.append(rejected_item(row["id"], where, raw, d.reason, d.detail))
     if len(kept) + len(rejected) != manifest["input"]["records"]:
         raise RuntimeError("internal error: selection lost records; please report this")
-    schema = input_schema(Path(manifest["input"]["path"])) if output_format == "parquet" else None
+    schema = input_schema(manifest["input"]["path"]) if output_format == "parquet" else None
     write_selection(out_dir, kept, rejected, output_format, schema)
     manifest["selection"] = {
         **asdict(sel),

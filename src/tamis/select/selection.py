@@ -135,7 +135,11 @@ def check_columns(sel: Selection, columns: list[str]) -> None:
                ("--keep-lowest/--keep-highest", sel.direction)) if v is not None]  # fmt: skip
     if ignored and (sel.by == RANDOM or sel.method == "s2l"):
         what = "--by random" if sel.by == RANDOM else "--method s2l"
-        raise TamisError(f"{what} reads no --by value, so {', '.join(ignored)} would be ignored")
+        raise TamisError(
+            f"{what} reads no --by value, so {', '.join(ignored)} would be ignored; name a "
+            "score with --by (e.g. --by ppl; without --by, the budget is a random sample of the "
+            "records the junk filter keeps)"
+        )
     if sel.clusters is not None and sel.clusters < 1:
         raise TamisError(f"--clusters {sel.clusters}: must be at least 1")
     if not 0 < sel.max_similarity <= 1:
