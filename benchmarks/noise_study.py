@@ -9,9 +9,9 @@ keeps. Called by ``benchmarks/noise.py --seeds 0,1,2``.
 - **Junk at its cut**: the share of each kind with ``junk > 0`` (what the default run drops), the
   share of the pool's clean records dropped, and the signal that fired.
 - **Kept half**: :func:`tamis.select.selection.select` with the defaults of ``tamis run --keep 0.5``
-(junk
-  filter, then the lowest ``ppl``), and the same without the junk filter: the share of corrupted
-  records among the kept.
+  (the junk filter, then a seeded random half), a random half without the filter, and both again
+  ranked by the lowest ``ppl`` (``--by ppl``, tamis' default before the selection experiment):
+  the share of corrupted records among the kept.
 - **Clean data**: the clean sample scored on its own (junk computed over it alone): the share
   ``junk`` drops, per signal, with the dropped records' ids and details.
 """
@@ -138,14 +138,17 @@ def junk_at_cut(rows: list[dict], kinds: np.ndarray) -> dict:
 
 def kept_half(rows: list[dict], kinds: np.ndarray, has_junk: bool) -> dict:
     """Share of corrupted records among the records ``tamis run --keep 0.5`` keeps, with the junk
-    filter (the default) and without it (``--drop-junk-above none``)."""
+    filter (the default) and without it (``--drop-junk-above none``), in the default order (a
+    seeded random sample) and by the lowest ``ppl``."""
     out = {}
     arms = {
         "default": Selection(keep=0.5),
         "no_junk_filter": Selection(keep=0.5, drop_junk_above=math.inf),
+        "lowest_ppl": Selection(keep=0.5, by="ppl"),
+        "lowest_ppl_no_junk_filter": Selection(keep=0.5, by="ppl", drop_junk_above=math.inf),
     }
     for name, sel in arms.items():
-        if name == "default" and not has_junk:
+        if name in ("default", "lowest_ppl") and not has_junk:
             continue
         kept = np.array([d.kept for d in select(rows, sel)])
         out[name] = {"kept": int(kept.sum()), "corrupted_share": float((kinds[kept] != "").mean())}

@@ -57,6 +57,7 @@ COLUMNS = (
     "markup",
     "template_leak",
     "boilerplate",
+    "refusal",
 )
 
 

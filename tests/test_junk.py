@@ -46,6 +46,7 @@ def clean_rows(n=40, seed=0):
                 "markup": 0.0,
                 "template_leak": 0.0,
                 "boilerplate": 0.0,
+                "refusal": 0.0,
             }
         )
     return rows
@@ -100,6 +101,7 @@ def test_clean_rows_are_not_junk_and_each_signal_fires_on_its_defect():
         "html": {"markup": 1.0},
         "next-example": {"template_leak": 1.0},
         "footer": {"boilerplate": 1.0},
+        "as-an-ai": {"refusal": 1.0},
     }
     expected = {
         "garbled": "unlikely",
@@ -115,6 +117,7 @@ def test_clean_rows_are_not_junk_and_each_signal_fires_on_its_defect():
         "html": "markup",
         "next-example": "template_leak",
         "footer": "boilerplate",
+        "as-an-ai": "refusal",
     }
     for i, (name, change) in enumerate(bad.items()):
         rows.append({**clean_rows(1, seed=100 + i)[0], "index": 40 + i, "id": name, **change})

@@ -3,7 +3,8 @@ answers they must leave alone because the prompt asked for them."""
 
 import pytest
 
-from tamis.scorers.residue import boilerplate, markup, template_leak
+from tamis.data.records import Message, Record
+from tamis.scorers.residue import REFUSAL, boilerplate, markup, refusal, template_leak
 
 
 @pytest.mark.parametrize(
@@ -53,3 +54,38 @@ def test_template_leak(response, prompt, expected):
 )
 def test_boilerplate(response, prompt, expected):
     assert boilerplate(response, prompt) == expected
+
+
+@pytest.mark.parametrize(
+    ("response", "prompt", "expected"),
+    [
+        ("As an AI language model, I am unable to book flights.", "Book me a flight.", 1.0),
+        ("I apologize, but I am unable to assist with that request.", "Summarise this.", 1.0),
+        ("Sorry, I can't play the song on the keyboard.", "Play Despacito.", 1.0),
+        ("I cannot set up a reminder for 8 am.", "Set up a reminder for 8 am.", 1.0),
+        ("Paris. As a large language model, I have no favourite city.", "Best city?", 1.0),
+        ("Unfortunately, I don't have access to the internet.", "Today's weather?", 1.0),
+        # answers, not refusals: emotion, a sentence the task asked for, a later "cannot"
+        ("I can't believe it!", "Write a sentence that expresses surprise.", 0.0),
+        ("I can't stand being late.", "Write a sentence about punctuality.", 0.0),
+        ("Water boils at 100 C. It cannot boil lower at sea level.", "When does water boil?", 0.0),
+        # the prompt asks for a refusal, or is about AI: the words are the answer
+        ("I'm sorry, but I cannot attend the dinner.", "Write a note declining a dinner.", 0.0),
+        ("As an AI model, a chatbot answers questions.", "What does an AI chatbot do?", 0.0),
+    ],
+)
+def test_refusal(response, prompt, expected):
+    assert refusal(response, prompt) == expected
+
+
+def test_a_system_prompt_naming_an_ai_assistant_does_not_excuse_a_refusal():
+    record = Record(
+        id="r",
+        prompt=[
+            Message("system", "You are a helpful AI assistant."),
+            Message("user", "Book me a flight to Paris."),
+        ],
+        response="I'm sorry, but as an AI language model, I cannot book flights.",
+        raw={},
+    )
+    assert REFUSAL.compute_all([record]) == {"refusal": [1.0]}

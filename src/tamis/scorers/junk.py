@@ -30,6 +30,7 @@ signal             value               fires when
 ``markup``         ``markup``          1: HTML or escapes the prompt did not ask for
 ``template_leak``  ``template_leak``   1: a template marker (``### Instruction``, ``<|im_start|>``)
 ``boilerplate``    ``boilerplate``     1: a C4 boilerplate line (enable JavaScript, a site policy)
+``refusal``        ``refusal``         1: a refusal or AI disclaimer in place of the answer
 =================  ==================  ============================================================
 
 The robust z is ``(x - median) / (1.4826 * MAD)`` over the dataset's scored records (Iglewicz and
@@ -158,6 +159,7 @@ FLAGS = (
     FlagSignal("markup", "markup", ">=", 1.0, "markup or escapes the prompt did not ask for"),
     FlagSignal("template_leak", "template_leak", ">=", 1.0, "a template marker: a run-on"),
     FlagSignal("boilerplate", "boilerplate", ">=", 1.0, "a line of web boilerplate"),
+    FlagSignal("refusal", "refusal", ">=", 1.0, "a refusal or AI disclaimer"),
 )
 # What each signal means, in words, for the detail.
 MEANINGS = {s.name: s.meaning for s in (*TAILS, *UNRELATED, *FLAGS)}

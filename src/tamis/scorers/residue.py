@@ -1,5 +1,5 @@
-"""Residue of the pipeline that made the data: markup, template markers and web boilerplate in a
-response. Text scorers, no model; each 1.0 when found, else 0.0 (lower is better).
+"""Residue of the pipeline that made the data: markup, template markers, web boilerplate and
+refusals in a response. Text scorers, no model; each 1.0 when found, else 0.0 (lower is better).
 
 - ``markup``: HTML or serialisation residue that the prompt did not ask for: an HTML tag
   (``<p>``, ``</div>``, ``<br>``, ``<li>``; a known tag name, so ``a < b`` and ``<name>`` are not
@@ -24,6 +24,21 @@ response. Text scorers, no model; each 1.0 when found, else 0.0 (lower is better
   (``Write a privacy policy``, a JavaScript question): there the line is the answer. On real
   data it flags 9 of Alpaca 52k's records (registration forms and account set-ups that name
   their terms of use or privacy policy) and none of Dolly's.
+- ``refusal``: a refusal or an AI disclaimer in place of the answer, the defect that the ShareGPT
+  and WizardLM "unfiltered" clean-ups remove from model-written data: the response speaks as an
+  AI (``as an AI``, ``as a (large) language model``, ``I am an AI``, ``beyond my capabilities``)
+  anywhere, or its first sentence declines: an apology (``I'm sorry``, ``I apologize``,
+  ``sorry``, ``I'm afraid``) followed by ``I can't``, ``I cannot``, ``I am unable to``, ``I'm
+  not able to``; or one of those, maybe after ``Unfortunately``, followed by a task verb (``do``,
+  ``help``, ``assist``, ``provide``, ``answer``, ``create``, ``generate``, ``play``, ...; not
+  ``I can't believe``); or ``I do not have access`` / ``the ability``. It is not a refusal when
+  the user's messages are about AI, language models, chatbots or assistants (a system prompt
+  that names "a helpful AI assistant" does not count), or ask to refuse, decline,
+  apologise or reject (``Write a polite reply declining the invitation``). On real data it flags
+  6 of Alpaca 52k's records (5 real refusals: "I cannot set up a reminder", "I am not able to
+  generate a logo") and 11 of Dolly 15k's (human-written AI disclaimers: "As a Large Language
+  Model (LLM), I don't have feelings", and two answers to trick questions that open with
+  "Unfortunately, I can't answer that question").
 
 Measured on the whole of Alpaca 52k and Dolly 15k (the cost on real data): see
 ``docs/guide.md#junk``.
@@ -77,6 +92,36 @@ _BOILERPLATE = (
     (re.compile(r"\blorem ipsum\b", re.IGNORECASE), re.compile(r"\blorem\b", re.IGNORECASE)),
 )
 
+_AS_AI = re.compile(
+    r"\bas an? (?:ai|artificial intelligence|(?:large )?language model)\b|"
+    r"\bi(?:'m| am) (?:just |only |merely )?an? "
+    r"(?:ai|artificial intelligence|(?:large )?language model|virtual assistant|chatbot)\b|"
+    r"\bbeyond my (?:capabilities|abilities)\b",
+    re.IGNORECASE,
+)
+_NOT_ABLE = r"i(?: am|'m)? (?:can't|cannot|can not|unable to|not able to|won't be able to)"
+_SORRY = re.compile(
+    r"^\W*(?:(?:i'm|i am) (?:sorry|afraid)|i apologi[sz]e|sorry)\b[^.!?]*?\b" + _NOT_ABLE + r"\b",
+    re.IGNORECASE,
+)
+# What a model declines to do; "I can't believe it!" and "I can't stand waiting" are answers.
+_TASK_VERB = (
+    r"(?:do|help|assist|provide|complete|answer|perform|fulfill?|comply|create|generate|produce|"
+    r"draw|design|play|set up|access|browse|see|view|open|display|show|give|share|offer|process|"
+    r"execute|carry out|respond|search|look up|find|predict|express|have)"
+)
+_CANNOT = re.compile(
+    r"^\W*(?:unfortunately,?\s*)?" + _NOT_ABLE + r" (?:\w+ )?" + _TASK_VERB + r"\b|"
+    r"\bi (?:do not|don't) have (?:access|the ability)\b",
+    re.IGNORECASE,
+)
+_ABOUT_AI_OR_REFUSING = re.compile(
+    r"\b(?:ai|a\.i\.|artificial intelligence|language models?|chatbots?|(?:virtual )?assistants?|"
+    r"refus\w*|declin\w*|apologi\w*|sorry|reject\w*|regret\w*)\b",
+    re.IGNORECASE,
+)
+_SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
+
 
 def markup(response: str, prompt: str) -> float:
     """1.0 when ``response`` holds markup or escape residue the prompt did not ask for (see the
@@ -119,16 +164,39 @@ def boilerplate(response: str, prompt: str) -> float:
     return 0.0
 
 
+def refusal(response: str, prompt: str) -> float:
+    """1.0 when ``response`` refuses the task or speaks as an AI and ``prompt`` neither is about
+    AI nor asks for a refusal (see the module docstring), else 0.0.
+
+    >>> refusal("I'm sorry, but as an AI language model, I cannot do that.", "Book me a flight.")
+    1.0
+    >>> refusal("I can't believe it!", "Write a sentence that expresses surprise.")
+    0.0
+    """
+    if _ABOUT_AI_OR_REFUSING.search(prompt):
+        return 0.0
+    first = _SENTENCE_END.split(response.strip(), maxsplit=1)[0]
+    if _AS_AI.search(response) or _SORRY.match(first) or _CANNOT.search(first):
+        return 1.0
+    return 0.0
+
+
 def prompt_text(rec: Record) -> str:
     """Every prompt message's text, joined."""
     return "\n".join(m.content for m in rec.prompt)
 
 
-def _all(column: str, fn):
+def _all(column: str, fn, prompt=prompt_text):
     def compute_all(records: list[Record]) -> dict[str, list[float]]:
-        return {column: [fn(r.response, prompt_text(r)) for r in records]}
+        return {column: [fn(r.response, prompt(r)) for r in records]}
 
     return compute_all
+
+
+def _asked(rec: Record) -> str:
+    """The prompt without its system messages: a system prompt that names "a helpful AI
+    assistant" says nothing about what the user asked."""
+    return "\n".join(m.content for m in rec.prompt if m.role != "system")
 
 
 MARKUP = TextScorer("markup", ("markup",), "lower", _all("markup", markup))
@@ -136,4 +204,5 @@ TEMPLATE_LEAK = TextScorer(
     "template_leak", ("template_leak",), "lower", _all("template_leak", template_leak)
 )
 BOILERPLATE = TextScorer("boilerplate", ("boilerplate",), "lower", _all("boilerplate", boilerplate))
-RESIDUE_SCORERS = (MARKUP, TEMPLATE_LEAK, BOILERPLATE)
+REFUSAL = TextScorer("refusal", ("refusal",), "lower", _all("refusal", refusal, _asked))
+RESIDUE_SCORERS = (MARKUP, TEMPLATE_LEAK, BOILERPLATE, REFUSAL)
