@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from tamis.clear.confidence import (
     ClearConfig,
 )
-from tamis.cli.common import HelpFormatter, add_ray_args, ray_options
+from tamis.cli.common import add_data_and_out, add_ray_args, command, from_args, ray_options
 from tamis.data.records import FORMATS
 from tamis.engines.clear_job import ClearJob, clear_job
 from tamis.model.loading import DEFAULT_MODEL
@@ -21,7 +20,8 @@ from tamis.select.options import parse_keep
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``clear`` subcommand to the ``tamis`` parser."""
-    p = subparsers.add_parser(
+    p = command(
+        subparsers,
         "clear",
         help="CLEAR: drop low-confidence records, correct the ones the model can fix",
         description="Estimate the model's confidence that each response is good (consistency "
@@ -30,10 +30,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "when the model prefers it in both orders and is more confident in it. Writes "
         "corrected.jsonl (the curated data), corrections.jsonl, selected.jsonl, rejected.jsonl, "
         "scores.parquet, manifest.json and report.html.",
-        formatter_class=HelpFormatter,
     )
-    p.add_argument("data", metavar="DATA", help="instruction data, as for tamis score")
-    p.add_argument("-o", "--out", required=True, type=Path, metavar="DIR", help="output folder")
+    add_data_and_out(p)
     p.add_argument("--model", default=DEFAULT_MODEL, help="the model that samples and judges")
     p.add_argument(
         "--keep",
@@ -77,33 +75,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _cmd_clear(args: argparse.Namespace) -> int:
-    job = ClearJob(
-        model=args.model,
-        format=args.format,
-        skip_bad=args.skip_bad,
-        template=args.template,
-        max_tokens=args.max_tokens,
-        batch_size=args.batch_size,
-        device=args.device,
-        cache=args.cache,
-        fresh=args.fresh,
-        keep=parse_keep(args.keep),
-        threshold=args.threshold,
-        clear=ClearConfig(
-            samples=args.samples,
-            temperature=args.temperature,
-            max_new_tokens=args.max_new_tokens,
-            beta=args.beta,
-            semantic_weight=args.semantic_weight,
-            seed=args.seed,
-            correct=not args.no_correct,
-            best_of=args.best_of,
-            correct_max_new_tokens=args.correct_max_new_tokens,
-            prefer_threshold=args.prefer_threshold,
-        ),
-        engine=args.engine,
-        ray=ray_options(args),
-    )
+    cfg = from_args(ClearConfig, args, correct=not args.no_correct)
+    job = from_args(ClearJob, args, keep=parse_keep(args.keep), clear=cfg, ray=ray_options(args))
     from tamis.report.build import write_report_after_job
 
     manifest = clear_job(args.data, args.out, job, progress=not args.quiet)

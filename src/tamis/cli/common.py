@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
+from pathlib import Path
 
+from tamis.data.remote import data_arg
 from tamis.engines.ray import ENGINES, RayOptions
+
+DATA_HELP = "instruction data, as for tamis score"
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -18,6 +23,29 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         if isinstance(action, argparse._StoreFalseAction):  # "--no-x (default: True)" misleads
             return text
         return super()._get_help_string(action)
+
+
+def command(subparsers, name: str, **texts) -> argparse.ArgumentParser:
+    """A subcommand's parser (``help``, ``description`` as given) with :class:`HelpFormatter`."""
+    return subparsers.add_parser(name, formatter_class=HelpFormatter, **texts)
+
+
+def add_data_and_out(p, data_help: str = DATA_HELP) -> None:
+    """The positional ``DATA`` (a path or URL) and ``-o DIR`` of every command that reads data."""
+    p.add_argument("data", metavar="DATA", type=data_arg, help=data_help)
+    add_out(p)
+
+
+def add_out(p) -> None:
+    """``-o DIR``, the output folder."""
+    p.add_argument("-o", "--out", required=True, type=Path, metavar="DIR", help="output folder")
+
+
+def from_args(cls, args: argparse.Namespace, **given):
+    """``cls(...)`` with every field that ``args`` has an option of the same name for
+    (``--max-tokens`` gives ``max_tokens``), and ``given`` for the rest or in place of them."""
+    taken = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
+    return cls(**{**taken, **given})
 
 
 def add_ray_args(p) -> None:

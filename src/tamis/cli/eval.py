@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from tamis.cli.common import HelpFormatter
+from tamis.cli.common import add_out, command
 from tamis.data.records import FORMATS
 from tamis.data.remote import data_arg
 from tamis.engines.eval_job import eval_job
@@ -15,20 +14,20 @@ from tamis.model.render import TEMPLATES
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``eval`` subcommand to the ``tamis`` parser."""
-    p = subparsers.add_parser(
+    p = command(
+        subparsers,
         "eval",
         help="held-out loss, ROUGE-L / exact match, and judged preference of a model",
         description="Evaluate MODEL on held-out records: response loss and perplexity, greedy "
         "answers scored by ROUGE-L and exact match against the references, and optionally "
         "the preference of a judge model between MODEL's and another model's answers. Writes "
         "DIR/eval.json and DIR/eval_records.jsonl.",
-        formatter_class=HelpFormatter,
     )
     p.add_argument("model", metavar="MODEL", help="a model name, folder (e.g. DIR/model) or .gguf")
     p.add_argument(
         "--data", required=True, type=data_arg, help="held-out instruction data: a path or URL"
     )
-    p.add_argument("-o", "--out", required=True, type=Path, metavar="DIR", help="output folder")
+    add_out(p)
     p.add_argument("--no-generate", dest="generate", action="store_false", help="loss only")
     p.add_argument("--max-new-tokens", type=int, default=128, help="tokens per greedy answer")
     p.add_argument(

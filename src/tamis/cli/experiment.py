@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tamis.cli.common import HelpFormatter
+from tamis.cli.common import add_out, command
 from tamis.engines.experiment import run_experiment
 from tamis.engines.experiment_results import table
 
@@ -13,7 +13,8 @@ def add_parser(subparsers) -> None:
     """Add the ``experiment`` subcommand to the ``tamis`` parser."""
     import argparse
 
-    p = subparsers.add_parser(
+    p = command(
+        subparsers,
         "experiment",
         help="train and evaluate the target on full data, random and selected subsets",
         description="Run the arms of CONFIG.yaml (see configs/ and the guide): full data, random "
@@ -22,10 +23,9 @@ def add_parser(subparsers) -> None:
         "the same settings for every seed and evaluated on the same held-out test set. Resumes "
         "arm by arm. Writes results.json, results.md, loss_curves.png, metrics.png and "
         "report.html.",
-        formatter_class=HelpFormatter,
     )
     p.add_argument("config", metavar="CONFIG", type=Path, help="experiment configuration (YAML)")
-    p.add_argument("-o", "--out", required=True, type=Path, metavar="DIR", help="output folder")
+    add_out(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
 
     def run(args: argparse.Namespace) -> int:

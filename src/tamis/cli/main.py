@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tamis.base.errors import TamisError
 from tamis.base.version import __version__
-from tamis.cli.common import HelpFormatter
+from tamis.cli.common import command
 from tamis.cli.score import _cmd_run, _cmd_score, _score_args
 from tamis.cli.select import _cmd_select, _select_args
 from tamis.select.methods import RECIPE
@@ -51,18 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"tamis {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    score = sub.add_parser(
-        "score",
-        help="score every record of DATA into DIR/scores.parquet",
-        formatter_class=HelpFormatter,
-    )
+    score = command(sub, "score", help="score every record of DATA into DIR/scores.parquet")
     _score_args(score)
     score.set_defaults(func=_cmd_score)
-    sel = sub.add_parser(
-        "select",
-        help="select from a scored DIR: selected.jsonl, rejected.jsonl",
-        formatter_class=HelpFormatter,
-    )
+    sel = command(sub, "select", help="select from a scored DIR: selected.jsonl, rejected.jsonl")
     sel.add_argument("dir", metavar="DIR", type=Path, help="output folder of 'tamis score'")
     _select_args(sel)
     sel.add_argument(
@@ -78,11 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sel.add_argument("-q", "--quiet", action="store_true", help="no summary")
     sel.set_defaults(func=_cmd_select)
-    run = sub.add_parser(
+    run = command(
+        sub,
         "run",
         help="score DATA, then select, all into DIR (the main job)",
         description=f"Score DATA, then select. Without --by, the default recipe: {RECIPE}.",
-        formatter_class=HelpFormatter,
     )
     _score_args(run)
     _select_args(run)
@@ -90,8 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     # the other commands' modules are light: each loads its heavy dependencies when it runs
     from tamis.cli import clear, eval, experiment, predict_loss, report, train, transfer
 
-    for command in (transfer, predict_loss, clear, train, eval, experiment, report):
-        command.add_parser(sub)
+    for module in (transfer, predict_loss, clear, train, eval, experiment, report):
+        module.add_parser(sub)
     return parser
 
 

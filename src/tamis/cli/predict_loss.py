@@ -7,9 +7,8 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from tamis.cli.common import HelpFormatter
+from tamis.cli.common import add_data_and_out, command
 from tamis.data.records import FORMATS
-from tamis.data.remote import data_arg
 from tamis.engines.predict_loss import LARGE_MODEL, PRED, PredictLossConfig, predict_loss_job
 from tamis.model.loading import DEFAULT_MODEL
 from tamis.model.render import TEMPLATES
@@ -19,7 +18,8 @@ from tamis.scorers.score import DEFAULT_MAX_TOKENS
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``predict-loss`` subcommand to the ``tamis`` parser."""
-    p = subparsers.add_parser(
+    p = command(
+        subparsers,
         "predict-loss",
         help="predict a large model's loss on every record from a small model and a sample",
         description="Score every record with the small model, a seeded random sample with the "
@@ -27,12 +27,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "that predicts the large model's ce for every record. Reports held-out Pearson and "
         "Spearman (5-fold CV) against the small model's ce alone, and the compute saved. "
         "Then: tamis select DIR --by large_ce_pred --keep ...",
-        formatter_class=HelpFormatter,
     )
-    p.add_argument(
-        "data", metavar="DATA", type=data_arg, help="instruction data, as for tamis score"
-    )
-    p.add_argument("-o", "--out", required=True, type=Path, metavar="DIR", help="output folder")
+    add_data_and_out(p)
     p.add_argument("--small", default=DEFAULT_MODEL, help="the small scorer model (every record)")
     p.add_argument("--large", default=LARGE_MODEL, help="the large model (the sample only)")
     p.add_argument("--sample", type=int, default=200, help="records the large model scores")

@@ -6,13 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from tamis.cli.common import HelpFormatter
+from tamis.cli.common import command
 from tamis.report.build import write_report
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``report`` subcommand to the ``tamis`` parser."""
-    p = subparsers.add_parser(
+    p = command(
+        subparsers,
         "report",
         help="write DIR/report.html: one self-contained page about a curation or experiment",
         description="Write one HTML page, readable offline, about a tamis output folder: for "
@@ -21,7 +22,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "records by every score, a per-category breakdown and (clear) the corrections; for "
         "experiment folders the results table and loss curves. run, select, clear and "
         "experiment write it themselves.",
-        formatter_class=HelpFormatter,
     )
     p.add_argument("dir", metavar="DIR", type=Path, help="a tamis output folder")
     p.add_argument(

@@ -6,10 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from tamis.cli.common import add_ray_args, ray_options
+from tamis.cli.common import add_data_and_out, add_ray_args, from_args, ray_options
 from tamis.cli.select import _print_counts, _selection
 from tamis.data.records import FORMATS
-from tamis.data.remote import data_arg
 from tamis.model.finetune import LP_METHODS, TRAIN_PRECISIONS, TrainConfig
 from tamis.model.loading import DEFAULT_MODEL, PRECISIONS
 from tamis.model.render import TEMPLATES
@@ -19,14 +18,11 @@ from tamis.select.selection import check_columns
 
 
 def _score_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "data",
-        metavar="DATA",
-        type=data_arg,
-        help="instruction data: .jsonl, .json (a list), .parquet or .csv; a local path, or a URL "
+    add_data_and_out(
+        p,
+        "instruction data: .jsonl, .json (a list), .parquet or .csv; a local path, or a URL "
         "(s3://bucket/key, gs://, hdfs://, file://, or any fsspec URL such as memory://)",
     )
-    p.add_argument("-o", "--out", required=True, type=Path, metavar="DIR", help="output folder")
     p.add_argument(
         "--model",
         action="append",
@@ -138,30 +134,21 @@ def _score_config(args: argparse.Namespace):
     names = DEFAULT_SCORERS
     if args.scorer:
         names = tuple(n.strip() for item in args.scorer for n in item.split(",") if n.strip())
-    return ScoreConfig(
+    lp = TrainConfig(
+        method=args.lp_method,
+        epochs=args.lp_epochs,
+        learning_rate=args.lp_lr,
+        batch_size=args.lp_batch_size,
+        seed=args.seed,
+        precision=args.lp_precision,
+    )
+    return from_args(
+        ScoreConfig,
+        args,
         model=(args.model or [DEFAULT_MODEL])[0],
-        format=args.format,
-        skip_bad=args.skip_bad,
-        template=args.template,
-        max_tokens=args.max_tokens,
-        batch_size=args.batch_size,
         scorers=names,
-        device=args.device,
-        precision=args.precision,
-        cache=args.cache,
-        fresh=args.fresh,
-        train=TrainConfig(
-            method=args.lp_method,
-            epochs=args.lp_epochs,
-            learning_rate=args.lp_lr,
-            batch_size=args.lp_batch_size,
-            seed=args.seed,
-            precision=args.lp_precision,
-        ),
+        train=lp,
         ensemble=tuple(args.model or ()),
-        combine=args.combine,
-        clusters=args.clusters,
-        engine=args.engine,
         ray=ray_options(args),
     )
 

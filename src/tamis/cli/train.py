@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from tamis.cli.common import HelpFormatter
+from tamis.cli.common import add_data_and_out, command, from_args
 from tamis.data.records import FORMATS
-from tamis.data.remote import data_arg
 from tamis.engines.train_job import DEFAULT_LR, TARGET_MODEL, TrainJob, train_job
 from tamis.model.finetune import METHODS, TRAIN_PRECISIONS, TrainConfig
 from tamis.model.render import TEMPLATES
@@ -16,19 +14,16 @@ from tamis.model.render import TEMPLATES
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``train`` subcommand to the ``tamis`` parser."""
-    p = subparsers.add_parser(
+    p = command(
+        subparsers,
         "train",
         help="fine-tune a (larger) model on DATA: full, LoRA or prompt tuning",
         description="Fine-tune a causal LM on instruction data with the loss on the response "
         "tokens only (the same masking as scoring). Writes DIR/model (loadable by transformers "
         "and by tamis), DIR/train_log.jsonl, DIR/checkpoints, DIR/skipped.jsonl and "
         "DIR/manifest.json.",
-        formatter_class=HelpFormatter,
     )
-    p.add_argument(
-        "data", metavar="DATA", type=data_arg, help="instruction data, as for tamis score"
-    )
-    p.add_argument("-o", "--out", required=True, type=Path, metavar="DIR", help="output folder")
+    add_data_and_out(p)
     p.add_argument(
         "--model", default=TARGET_MODEL, help="the model to fine-tune: a name, folder or .gguf"
     )
@@ -75,33 +70,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    cfg = TrainConfig(
-        method=args.method,
-        epochs=args.epochs,
-        learning_rate=args.lr if args.lr is not None else DEFAULT_LR[args.method],
-        batch_size=args.batch_size,
-        grad_accum=args.grad_accum,
-        warmup_ratio=args.warmup_ratio,
-        weight_decay=args.weight_decay,
-        max_grad_norm=args.max_grad_norm,
-        seed=args.seed,
-        lora_r=args.lora_r,
-        lora_alpha=args.lora_alpha,
-        num_virtual_tokens=args.virtual_tokens,
-        save_steps=args.save_steps,
-        precision=args.precision,
-    )
-    job = TrainJob(
-        model=args.model,
-        format=args.format,
-        skip_bad=args.skip_bad,
-        template=args.template,
-        max_tokens=args.max_tokens,
-        device=args.device,
-        resume=args.resume,
-        fresh=args.fresh,
-        train=cfg,
-    )
+    lr = args.lr if args.lr is not None else DEFAULT_LR[args.method]
+    cfg = from_args(TrainConfig, args, learning_rate=lr, num_virtual_tokens=args.virtual_tokens)
+    job = from_args(TrainJob, args, train=cfg)
     manifest = train_job(args.data, args.out, job, progress=not args.quiet)
     if not args.quiet:
         t = manifest["train"]

@@ -9,7 +9,7 @@ from pathlib import Path
 from tamis.base.agreement import DIRECTION_CHOICES
 from tamis.base.errors import TamisError
 from tamis.base.files import atomic_open, write_json
-from tamis.cli.common import HelpFormatter
+from tamis.cli.common import command
 from tamis.transfer.hardness import (
     DEFAULT_TOP,
     INPUT_HELP,
@@ -23,13 +23,13 @@ from tamis.transfer.hardness import (
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``transfer`` subcommand to the ``tamis`` parser."""
-    p = subparsers.add_parser(
+    p = command(
+        subparsers,
         "transfer",
         help="how well two models' scores of the same records agree (hardness transfer)",
         description="Compare one score of the same records from two models (A: the small "
         "scorer model, B: the larger target model): Spearman and Kendall rank correlations, "
         "and the Jaccard overlap of their top-k% sets against the overlap expected by chance.",
-        formatter_class=HelpFormatter,
     )
     p.add_argument("a", metavar="A", type=Path, help=f"small model's scores: {INPUT_HELP}")
     p.add_argument("b", metavar="B", type=Path, help=f"larger model's scores: {INPUT_HELP}")
