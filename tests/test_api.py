@@ -86,6 +86,19 @@ def test_tables_in_memory_get_the_scores_and_decisions_of_the_command(rows, by_c
         assert len(dropped) == N - len(kept) and all(r["reason"] for r in dropped)
 
 
+def test_nothing_rejected_gives_an_empty_rejected_table_of_the_same_kind(rows, by_command):
+    # the guide's example: a token budget larger than the data keeps every record
+    cache = by_command["d.jsonl"][2]
+    keep_all = tamis.Selection(by="ppl", keep_tokens=200_000, drop_junk_above=float("inf"))
+    for table in (rows, pd.DataFrame(rows), datasets.Dataset.from_list(rows)):
+        result = tamis.curate(table, selection=keep_all, cache=cache, progress=False)
+        assert len(result.selected) == N and len(result.rejected) == 0, type(table)
+        if not isinstance(table, list):
+            columns = result.rejected.columns if isinstance(table, pd.DataFrame) else (
+                result.rejected.column_names)  # fmt: skip
+            assert {"reason", "detail", "ppl"} <= set(columns)
+
+
 def test_scores_come_back_as_columns_of_the_users_table(rows, by_command):
     cache = by_command["d.jsonl"][2]
     df = pd.DataFrame(rows).iloc[:8]

@@ -187,6 +187,10 @@ def _take(table: Any, positions: list[int]) -> Any:
     if found == "pandas":
         return table.iloc[positions]
     if found == "datasets":
+        if not positions:  # datasets 5 cannot add a column to an empty select of added columns
+            from datasets import Dataset as HFDataset
+
+            return HFDataset(table.data.table.slice(0, 0), info=table.info)
         return table.select(positions)
     if found == "arrow":
         return table.take(positions)
