@@ -1,7 +1,6 @@
-"""Crash safety: `tamis run` and `tamis clear` killed by SIGKILL at random points, then run again,
-end with the outputs of a run that was never interrupted (real model, real processes).
-
-`tamis train`'s kill test is in test_train.py. Scores may differ from the uninterrupted run's in
+"""Crash safety: `tamis run`, `tamis clear` and `tamis train` killed by SIGKILL at random points,
+then run again, end with the outputs of a run that was never interrupted (real model, real
+processes). Scores may differ from the uninterrupted run's in
 the last float digits (a resumed run batches the remaining records differently), so numbers are
 compared to 1e-5 relative and everything else exactly.
 """
@@ -49,16 +48,23 @@ def outputs(out) -> dict:
     return found
 
 
-def killed_then_finished(cmd: list[str], seconds: float, seed: int) -> int:
+def killed_then_finished(cmd: list[str], seconds: float, seed: int, first_when=None) -> int:
     """Start ``cmd`` and SIGKILL it after a random 20-60% of ``seconds`` (the uninterrupted
     run's time), KILLS times, then run it to the end; returns how many kills hit a running
     process. The first always does; a later start has less left to do (what was committed
-    before a kill is kept) and may finish before its kill."""
+    before a kill is kept) and may finish before its kill. ``first_when``: the first kill
+    comes instead as soon as this returns true (polled every 0.1 s)."""
     rng = random.Random(seed)
     hits = 0
-    for _ in range(KILLS):
+    for k in range(KILLS):
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.2, 0.6) * seconds)
+        if k == 0 and first_when is not None:
+            deadline = time.monotonic() + 300
+            while proc.poll() is None and not first_when() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert proc.poll() is None, "the run ended before its first kill"
+        else:
+            time.sleep(rng.uniform(0.2, 0.6) * seconds)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             hits += 1
@@ -104,6 +110,8 @@ def test_a_clear_killed_at_random_points_resumes_to_the_same_outputs(tmp_path, w
 
 
 def test_a_train_killed_at_random_points_resumes_to_the_same_weights(tmp_path, write_jsonl):
+    # The first kill comes in the middle of training, right after a step's checkpoint (so the
+    # resume from a checkpoint is always tested), the others at random points.
     from safetensors.torch import load_file
     from torch.testing import assert_close
 
@@ -117,8 +125,9 @@ def test_a_train_killed_at_random_points_resumes_to_the_same_weights(tmp_path, w
     seconds = time.monotonic() - t0
     # --resume on every start: the first has no checkpoint yet and starts from scratch
     cmd = [*base, "-o", str(tmp_path / "killed"), "--resume"]
-    hits = killed_then_finished(cmd, seconds, seed=3)
-    assert hits >= 1, "no kill caught the run while it was working"
+    third = tmp_path / "killed" / "checkpoints" / "checkpoint-3" / "trainer_state.json"
+    hits = killed_then_finished(cmd, seconds, seed=3, first_when=third.is_file)
+    assert hits >= 1
     clean, killed = (
         load_file(tmp_path / d / "adapter" / "adapter_model.safetensors")
         for d in ("clean", "killed")
