@@ -3,6 +3,7 @@
 import json
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -128,6 +129,25 @@ def test_select_again_with_other_options_reuses_scores(corrupted_run, capsys):
     assert manifest["selection"]["by"] == "ifd" and manifest["selection"]["drop_ifd_above"] == 1.0
     assert manifest["counts"]["selected"] <= 3
     assert manifest["counts"]["input"] == 12
+
+
+def test_verbose_adds_the_details_and_quiet_silences_everything(corrupted_run, tmp_path, capsys):
+    rows, out, _ = corrupted_run
+    data = out.parent / "data.jsonl"
+    cache = ["--cache", str(out / "cache" / "nll.sqlite")]  # the fixture's scores: no new pass
+    assert main(["run", str(data), "-o", str(tmp_path / "v"), "--keep", "0.5", "-v", *cache]) == 0
+    err = capsys.readouterr().err
+    assert "model smollm2-135m:" in err and "template chat" in err
+    assert "sequences (0 computed, 24 from cache)" in err
+    assert re.search(r"\n  ppl: median [\d.]+, 5%-95% [\d.]+ to [\d.]+ \(12 values\)", err)
+    assert "selection: by random, keep 0.5" in err and "seed 0" in err and "kept 6" in err
+    junk = [r for r in read_jsonl(tmp_path / "v" / "rejected.jsonl") if r["reason"] != "ranked_out"]
+    assert junk and all(f"dropped {r['id']}: {r['reason']}: junk=" in err for r in junk)
+    assert main(["select", str(tmp_path / "v"), "--keep", "0.5", "-q"]) == 0
+    assert capsys.readouterr().err == ""
+    with pytest.raises(SystemExit):
+        main(["select", str(tmp_path / "v"), "-q", "-v"])
+    assert "not allowed with argument -q" in capsys.readouterr().err
 
 
 def test_select_under_a_token_budget_and_with_the_diversity_filter(corrupted_run, capsys):

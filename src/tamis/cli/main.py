@@ -12,6 +12,7 @@ from pathlib import Path
 from tamis.base.errors import TamisError
 from tamis.base.version import __version__
 from tamis.cli.common import command
+from tamis.cli.details import add_verbosity
 from tamis.cli.score import _cmd_run, _cmd_score, _score_args
 from tamis.cli.select import _cmd_select, _select_args
 from tamis.select.methods import RECIPE
@@ -68,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument(
         "--seed", type=int, default=0, help="seed of --by random and of --method s2l's draws"
     )
-    sel.add_argument("-q", "--quiet", action="store_true", help="no summary")
+    add_verbosity(sel, "no summary")
     sel.set_defaults(func=_cmd_select)
     run = command(
         sub,

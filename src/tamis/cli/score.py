@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from tamis.cli.common import add_data_and_out, add_ray_args, from_args, ray_options
+from tamis.cli.details import add_verbosity, score_details, selection_details
 from tamis.cli.select import _print_counts, _selection
 from tamis.data.records import FORMATS
 from tamis.model.finetune import LP_METHODS, TRAIN_PRECISIONS, TrainConfig
@@ -98,7 +99,7 @@ def _score_args(p: argparse.ArgumentParser) -> None:
         "only states it (see --fresh)",
     )
     p.add_argument("--fresh", action="store_true", help="discard the score cache and score again")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    add_verbosity(p, "no progress bar or summary")
     p.add_argument(
         "--clusters",
         type=int,
@@ -159,6 +160,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
     manifest = score_job(args.data, args.out, _score_config(args), progress=not args.quiet)
     if not args.quiet:
         _print_score_summary(manifest, args.out)
+    if args.verbose:
+        score_details(manifest, args.out)
     return 0
 
 
@@ -174,6 +177,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not args.quiet:
         _print_score_summary(manifest, args.out)
         _print_counts(manifest, args.out)
+    if args.verbose:
+        score_details(manifest, args.out)
+        selection_details(manifest, args.out)
     from tamis.report.build import write_report_after_job
 
     write_report_after_job(args.out, args.quiet)  # last: the run's outputs are complete

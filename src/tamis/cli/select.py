@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from tamis.base.errors import TamisError
+from tamis.cli.details import selection_details
 from tamis.data.outputs import OUTPUT_FORMATS
 from tamis.scorers import DIRECTIONS
 from tamis.select.methods import DEFAULT_BY, DEFAULT_MAX_SIMILARITY, METHODS, RECIPE, parse_tokens
@@ -169,6 +170,8 @@ def _cmd_select(args: argparse.Namespace) -> int:
     manifest = select_job(args.dir, _selection(args), args.output_format)
     if not args.quiet:
         _print_counts(manifest, args.dir)
+    if args.verbose:
+        selection_details(manifest, args.dir)
     write_report_after_job(args.dir, args.quiet)  # last: the selection's outputs are complete
     return 0
 
