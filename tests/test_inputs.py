@@ -225,3 +225,52 @@ def test_parquet_output_keeps_the_input_columns_and_types(tmp_path):
     assert (out / "report.html").stat().st_size > 1000  # the report reads rejected.parquet
     assert main(["select", str(out), "--by", "response_words", "--keep", "3", "-q"]) == 0
     assert (out / "selected.jsonl").is_file() and not (out / "selected.parquet").exists()
+
+
+def _bad_rows():
+    rows = [dict(r) for r in ROWS]
+    rows[6]["output"] = None  # a missing answer, the 7th row
+    return rows
+
+
+def _as_file(tmp_path, form):
+    rows = _bad_rows()
+    if form == "gzip":
+        path = tmp_path / "d.jsonl.gz"
+        path.write_bytes(gzip.compress(_text(rows)))
+        return path, f"{path}:7"
+    if form == "zstd":
+        path = tmp_path / "d.jsonl.zst"
+        _zstd(_text(rows), path)
+        return path, f"{path}:7"
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    pq.write_table(pa.Table.from_pylist(rows[:4]), parts / "part-00000.parquet")
+    pq.write_table(pa.Table.from_pylist(rows[4:]), parts / "part-00001.parquet")
+    return parts, f"{parts / 'part-00001.parquet'}: row 2"
+
+
+def _in_memory(form):
+    rows = _bad_rows()
+    if form == "list":
+        return rows
+    if form == "arrow":
+        return pa.Table.from_pylist(rows)
+    if form == "pandas":
+        return pytest.importorskip("pandas").DataFrame(rows)
+    return pytest.importorskip("datasets").Dataset.from_list(rows)
+
+
+@pytest.mark.parametrize(
+    "form", ["gzip", "zstd", "parquet parts", "list", "arrow", "pandas", "datasets"]
+)
+def test_a_bad_row_is_named_by_its_position_in_every_form(tmp_path, form):
+    if form in ("gzip", "zstd", "parquet parts"):
+        source, where = _as_file(tmp_path, form)
+    else:
+        source, where = _in_memory(form), "row 6"
+    with pytest.raises(BadRecord) as stop:
+        read_dataset(source)
+    assert str(stop.value).startswith(f"{where}: ") and "'output'" in str(stop.value)
+    data = read_dataset(source, skip_bad=True)
+    assert [b.where for b in data.bad] == [where] and len(data.records) == 8
