@@ -4,6 +4,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -138,7 +139,7 @@ def test_verbose_adds_the_details_and_quiet_silences_everything(corrupted_run, t
     assert main(["run", str(data), "-o", str(tmp_path / "v"), "--keep", "0.5", "-v", *cache]) == 0
     err = capsys.readouterr().err
     assert "model smollm2-135m:" in err and "template chat" in err
-    assert "sequences (0 computed, 24 from cache)" in err
+    assert re.search(r"scoring: (\d+) sequences \(0 computed, \1 from cache\)", err)
     assert re.search(r"\n  ppl: median [\d.]+, 5%-95% [\d.]+ to [\d.]+ \(12 values\)", err)
     assert "selection: by random, keep 0.5" in err and "seed 0" in err and "kept 6" in err
     junk = [r for r in read_jsonl(tmp_path / "v" / "rejected.jsonl") if r["reason"] != "ranked_out"]
@@ -148,6 +149,23 @@ def test_verbose_adds_the_details_and_quiet_silences_everything(corrupted_run, t
     with pytest.raises(SystemExit):
         main(["select", str(tmp_path / "v"), "-q", "-v"])
     assert "not allowed with argument -q" in capsys.readouterr().err
+
+
+def test_the_summary_says_what_was_asked_when_fewer_are_kept(corrupted_run, tmp_path, capsys):
+    _, out, _ = corrupted_run
+    again = tmp_path / "again"
+    shutil.copytree(out, again)  # the module's other tests read the fixture's own selection
+    assert main(["select", str(again), "--keep", "1000", "--by", "ppl"]) == 0
+    kept = json.loads((again / "manifest.json").read_text())["counts"]["selected"]
+    assert kept < 12 and f"(asked for 1000: only {kept} left after the filters)" in (
+        capsys.readouterr().err
+    )
+    assert main(["select", str(again), "--by", "ppl"]) == 0
+    assert "(no --keep: all that passed)" in capsys.readouterr().err
+    assert main(["select", str(again), "--keep", "0.05", "--by", "ppl"]) == 0
+    assert "(--keep 0.05 of 12 scored records rounds down to 0)" in capsys.readouterr().err
+    assert main(["select", str(again), "--keep", "0"]) == 2
+    assert "--keep 0: would keep nothing" in capsys.readouterr().err
 
 
 def test_select_under_a_token_budget_and_with_the_diversity_filter(corrupted_run, capsys):

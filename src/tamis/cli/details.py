@@ -67,13 +67,16 @@ def selection_details(manifest: dict, out: Path) -> None:
 
     sel, c = manifest["selection"], manifest["counts"]
     settings = ", ".join(
-        f"{k} {v}"
-        for k, v in sel.items()
-        if k not in ("wall_s", "output_format") and _said(v)
+        f"{k} {v}" for k, v in sel.items() if k not in ("wall_s", "output_format") and _said(v)
     )
     say(f"selection: {settings}")
-    asked = sel.get("keep") if sel.get("keep_tokens") is None else f"{sel['keep_tokens']} tokens"
-    say(f"asked for {asked if asked is not None else 'every record'}; kept {c['selected']}")
+    if sel.get("keep_tokens") is not None:
+        asked = f"{sel['keep_tokens']:,} training tokens"
+    elif sel.get("keep") is not None:
+        asked = f"--keep {sel['keep']:g}: {c.get('asked')} of {c.get('scored')} scored records"
+    else:
+        asked = "every record that passes the filters"
+    say(f"asked for {asked}; kept {c['selected']}")
     ext = sel.get("output_format", "jsonl")
     path = out / f"rejected.{ext}"
     if ext != "jsonl" or not path.is_file():

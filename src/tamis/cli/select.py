@@ -186,11 +186,27 @@ def _print_counts(manifest: dict, out: Path) -> None:
         else ""
     )
     print(
-        f"kept {c['selected']} of {c['input']}{tokens} -> {out / f'selected.{ext}'}; rejected "
+        f"kept {c['selected']} of {c['input']}{tokens}{_asked(manifest)} -> "
+        f"{out / f'selected.{ext}'}; rejected "
         f"{c['rejected']} {reasons} -> {out / f'rejected.{ext}'}",
         file=sys.stderr,
     )
     print(junk_line(manifest), file=sys.stderr)
+
+
+def _asked(manifest: dict) -> str:
+    """What the budget asked for, when the count kept does not say it by itself."""
+    sel, c = manifest["selection"], manifest["counts"]
+    if sel.get("keep") is None:
+        return "" if sel.get("keep_tokens") is not None else " (no --keep: all that passed)"
+    asked = c.get("asked")
+    if asked is None or sel.get("keep_tokens") is not None:
+        return ""
+    if asked == 0:
+        return f" (--keep {sel['keep']:g} of {c['scored']} scored records rounds down to 0)"
+    if c["selected"] < asked:
+        return f" (asked for {asked}: only {c['selected']} left after the filters)"
+    return ""
 
 
 def junk_line(manifest: dict) -> str:

@@ -45,7 +45,7 @@ from tamis.scorers.ensemble import METHODS as COMBINE_METHODS
 from tamis.scorers.ensemble import merge_results, model_slug
 from tamis.scorers.junk import add_junk
 from tamis.select.methods import TOKEN_COLUMNS, record_tokens
-from tamis.select.selection import Selection, check_columns, select
+from tamis.select.selection import Selection, check_columns, keep_count, select
 
 LP = "lp"  # the training-dynamics scorer: not a per-record Scorer, run by the job itself
 
@@ -250,7 +250,10 @@ def select_job(out_dir: str | Path, sel: Selection, output_format: str = "jsonl"
         "rejected": len(rejected),
         "rejected_by_reason": dict(sorted(Counter(r["reason"] for r in rejected).items())),
         "junk_by_signal": junk_counts(rejected),
+        "scored": sum(r["status"] == "ok" for r in rows),
     }
+    if sel.keep is not None:  # the budget in records, to say when fewer passed the filters
+        manifest["counts"]["asked"] = keep_count(sel.keep, manifest["counts"]["scored"])
     if all(c in columns for c in TOKEN_COLUMNS):  # what the selection costs to train on
         tokens = [(d.kept, record_tokens(r)) for r, d in zip(rows, decisions, strict=True)
                   if r["status"] == "ok"]  # fmt: skip

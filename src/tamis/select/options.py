@@ -66,6 +66,6 @@ def parse_keep(text: str) -> int | float:
         ) from None
     if isinstance(value, float) and not 0 < value <= 1:
         raise TamisError(f"--keep {text}: a fraction must be in (0, 1]; give a count for more")
-    if isinstance(value, int) and value < 0:
-        raise TamisError(f"--keep {text}: the count cannot be negative")
+    if isinstance(value, int) and value < 1:
+        raise TamisError(f"--keep {text}: would keep nothing; give a count of 1 or more")
     return value

@@ -140,6 +140,8 @@ def check_columns(sel: Selection, columns: list[str]) -> None:
             "score with --by (e.g. --by ppl; without --by, the budget is a random sample of the "
             "records the junk filter keeps)"
         )
+    if sel.keep == 0 and not isinstance(sel.keep, float):
+        raise TamisError("--keep 0 would keep nothing; give a count of 1 or more, or a fraction")
     if sel.clusters is not None and sel.clusters < 1:
         raise TamisError(f"--clusters {sel.clusters}: must be at least 1")
     if not 0 < sel.max_similarity <= 1:
@@ -184,7 +186,7 @@ def select(
             decisions[row["index"]] = Decision(row["index"], False, reason, detail)
         else:
             candidates.append(row)
-    k = _count(sel.keep, n_scored)
+    k = keep_count(sel.keep, n_scored)
     if sel.per_cluster:
         quotas = cluster_quotas(Counter(r["cluster"] for r in rows if r["status"] == "ok"), k)
         groups: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -302,7 +304,9 @@ def _has_cut(sel: Selection, last) -> bool:
     return last is not None and sel.method == "top" and sel.by != RANDOM
 
 
-def _count(keep: int | float | None, n_scored: int) -> int:
+def keep_count(keep: int | float | None, n_scored: int) -> int:
+    """The budget in records: a count as given, a fraction of the scored records rounded down,
+    every scored record for None."""
     if keep is None:
         return n_scored
     if isinstance(keep, float):
