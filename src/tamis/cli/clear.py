@@ -9,8 +9,15 @@ import sys
 from tamis.clear.confidence import (
     ClearConfig,
 )
-from tamis.cli.common import add_data_and_out, add_ray_args, command, from_args, ray_options
-from tamis.data.records import FORMATS
+from tamis.cli.common import (
+    add_data_and_out,
+    add_device,
+    add_format,
+    add_ray_args,
+    command,
+    from_args,
+    ray_options,
+)
 from tamis.engines.clear_job import ClearJob, clear_job
 from tamis.model.loading import DEFAULT_MODEL
 from tamis.model.render import TEMPLATES
@@ -60,12 +67,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="replace only when P(candidate better), mean of both orders, is at least this",
     )
     g = p.add_argument_group("input and running")
-    g.add_argument("--format", choices=FORMATS, default=None, help="as for tamis score")
+    add_format(g)
     g.add_argument("--template", choices=TEMPLATES, default="auto", help="as for tamis score")
     g.add_argument("--skip-bad", action="store_true", help="set bad records aside, as for run")
     g.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS, help="context limit")
     g.add_argument("--batch-size", type=int, default=8, help="sequences per batch")
-    g.add_argument("--device", default="cpu", help="cpu or cuda")
+    add_device(g)
     g.add_argument("--cache", default=None, metavar="PATH", help="cache file (DIR/cache/...)")
     g.add_argument("--fresh", action="store_true", help="discard the cache and start again")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")

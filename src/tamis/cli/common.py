@@ -48,6 +48,18 @@ def from_args(cls, args: argparse.Namespace, **given):
     return cls(**{**taken, **given})
 
 
+def add_device(p) -> None:
+    """``--device``: the same option, meaning and default in every command."""
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+
+
+def add_format(p) -> None:
+    """``--format``, as ``tamis score`` reads it (None: detected from the first record)."""
+    from tamis.data.records import FORMATS
+
+    p.add_argument("--format", choices=FORMATS, default=None, help="as for tamis score")
+
+
 def add_ray_args(p) -> None:
     """The ``--engine`` option group of ``score``, ``run`` and ``clear``."""
     ray = p.add_argument_group("Ray engine (--engine ray)")

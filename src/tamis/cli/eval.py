@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tamis.cli.common import add_out, command
-from tamis.data.records import FORMATS
+from tamis.cli.common import add_device, add_format, add_out, command
 from tamis.data.remote import data_arg
 from tamis.engines.eval_job import eval_job
 from tamis.model.render import TEMPLATES
@@ -42,14 +41,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument("--against", default=None, metavar="MODEL_B", help="compare with this model")
     p.add_argument("--judge", default=None, metavar="JUDGE", help="the model that compares")
-    p.add_argument("--format", choices=FORMATS, default=None, help="as for tamis score")
+    add_format(p)
     p.add_argument(
         "--template", choices=TEMPLATES, default="auto", help="as in training (tamis train)"
     )
     p.add_argument("--skip-bad", action="store_true", help="leave out bad records")
     p.add_argument("--max-tokens", type=int, default=1024, help="context limit")
     p.add_argument("--batch-size", type=int, default=8, help="sequences per batch")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    add_device(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=_cmd_eval)
     return p

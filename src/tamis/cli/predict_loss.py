@@ -7,8 +7,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from tamis.cli.common import add_data_and_out, command
-from tamis.data.records import FORMATS
+from tamis.cli.common import add_data_and_out, add_device, add_format, command
 from tamis.engines.predict_loss import LARGE_MODEL, PRED, PredictLossConfig, predict_loss_job
 from tamis.model.loading import DEFAULT_MODEL
 from tamis.model.render import TEMPLATES
@@ -46,11 +45,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="one template for both models, so both read the same tokens (auto would give "
         "the small model its chat template and the base Gemma alpaca)",
     )
-    p.add_argument("--format", choices=FORMATS, default=None, help="as for tamis score")
+    add_format(p)
     p.add_argument("--skip-bad", action="store_true", help="set bad records aside, as for score")
     p.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS, help="context limit")
     p.add_argument("--batch-size", type=int, default=8, help="records per forward pass")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    add_device(p)
     p.add_argument(
         "--cache",
         default=None,

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from tamis.cli.common import add_data_and_out, add_ray_args, from_args, ray_options
+from tamis.cli.common import add_data_and_out, add_device, add_ray_args, from_args, ray_options
 from tamis.cli.details import add_verbosity, score_details, selection_details
 from tamis.cli.select import _print_counts, _selection
 from tamis.data.records import FORMATS
@@ -70,7 +70,7 @@ def _score_args(p: argparse.ArgumentParser) -> None:
         "'truncated'), responses that do not fit are dropped as 'too_long'",
     )
     p.add_argument("--batch-size", type=int, default=8, help="records per forward pass")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    add_device(p)
     p.add_argument(
         "--precision",
         choices=PRECISIONS,

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tamis.cli.common import add_data_and_out, command, from_args
-from tamis.data.records import FORMATS
+from tamis.cli.common import add_data_and_out, add_device, add_format, command, from_args
 from tamis.engines.train_job import DEFAULT_LR, TARGET_MODEL, TrainJob, train_job
 from tamis.model.finetune import METHODS, TRAIN_PRECISIONS, TrainConfig
 from tamis.model.render import TEMPLATES
@@ -49,13 +48,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
     p.add_argument("--fresh", action="store_true", help="delete earlier checkpoints and start over")
-    p.add_argument("--format", choices=FORMATS, default=None, help="as for tamis score")
+    add_format(p)
     p.add_argument("--template", choices=TEMPLATES, default="auto", help="as for tamis score")
     p.add_argument("--skip-bad", action="store_true", help="set bad records aside (skipped.jsonl)")
     p.add_argument(
         "--max-tokens", type=int, default=1024, help="context limit; longer responses skipped"
     )
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    add_device(p)
     p.add_argument(
         "--precision",
         choices=TRAIN_PRECISIONS,
