@@ -6,6 +6,7 @@ import doctest
 import json
 import math
 import random
+import re
 import unicodedata
 
 import pyarrow.parquet as pq
@@ -538,3 +539,11 @@ def test_select_again_with_a_looser_filter_keeps_the_repetitive_record(heuristic
     filters = json.loads((out / "manifest.json").read_text())["selection"]["filters"]
     assert len(filters) == len(DEFAULT_FILTERS)  # given twice, applied once, first place kept
     assert filters[0]["column"] == "non_text"
+
+
+def test_a_heuristics_only_run_says_no_model_pass_ran(heuristic_run, tmp_path, capsys):
+    _, out = heuristic_run
+    data = out.parent / "data.jsonl"
+    assert main(["score", str(data), "-o", str(tmp_path / "h"), "--scorer", "heuristics"]) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"scored \d+ records with the text scorers only \(no model\) ->", err)

@@ -62,6 +62,10 @@ def test_lp_columns_and_training_lowers_perplexity(clean_run):
     assert not list((clean_run / "lp").glob("*/checkpoint-*")), "checkpoints are removed on success"
     manifest = json.loads((clean_run / "manifest.json").read_text())
     assert manifest["score"]["config"]["train"]["epochs"] == 2
+    # the work counted: both epochs trained, P0..P2 over the 8 records, all computed
+    assert manifest["score"]["lp"] == {
+        "epochs": 2, "epochs_trained": 2, "sequences": 24, "computed": 24, "from_cache": 0
+    }  # fmt: skip
 
 
 def test_s2l_selects_over_the_real_loss_trajectories(clean_run):
@@ -78,12 +82,20 @@ def test_s2l_selects_over_the_real_loss_trajectories(clean_run):
     assert (clean_run / "selected.jsonl").read_text() == first
 
 
-def test_rerun_after_success_trains_nothing(data, clean_run):
+def test_rerun_after_success_trains_nothing(data, clean_run, capsys):
     started = time.monotonic()
-    assert main(["score", str(data), "-o", str(clean_run), *ARGS]) == 0
+    loud = [a for a in ARGS if a != "-q"]
+    assert main(["score", str(data), "-o", str(clean_run), *loud]) == 0
     assert time.monotonic() - started < 30  # all P_e come from the cache; no epoch is retrained
     manifest = json.loads((clean_run / "manifest.json").read_text())
     assert manifest["score"]["computed"] == 0
+    assert manifest["score"]["lp"]["epochs_trained"] == 0
+    assert manifest["score"]["lp"]["from_cache"] == 24
+    # the summary counts the LP passes, not the (empty) plain pass
+    assert (
+        "scored 8 records with smollm2-135m (template alpaca): learning percentage: 0 of 2 "
+        "epochs trained now, 0 P0..P2 sequences computed, 24 cached ->" in capsys.readouterr().err
+    )
 
 
 def epoch_checkpoint(out: Path) -> bool:

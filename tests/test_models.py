@@ -67,6 +67,23 @@ def test_gemma3_270m_loads_and_uses_the_alpaca_template(tmp_path):
         result = score_dataset(data, lm, get_scorers(["ppl"]), cache, progress=False)
     assert result.template == "alpaca"
     assert all(1.0 < r["ppl"] < 1000 for r in result.rows)
+    from tamis.engines.manifest import model_info
+
+    assert model_info(lm, "alpaca")["system_prompt"] is None
+
+
+def test_the_system_prompt_a_chat_template_adds_is_found_and_recorded(lm):
+    from tamis.engines.manifest import model_info
+    from tamis.model.render import default_system_prompt
+
+    # SmolLM2's template writes its own system message when a conversation has none
+    text = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+    assert default_system_prompt(lm.tokenizer) == text
+    assert text in lm.tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Hi"}], tokenize=False
+    )
+    assert model_info(lm, "chat")["system_prompt"] == text
+    assert model_info(lm, "alpaca")["system_prompt"] is None  # the Alpaca prompt has none
 
 
 def test_bfloat16_scores_are_close_to_float32_and_cached_apart(lm, tmp_path):

@@ -314,3 +314,19 @@ def test_scatter_pairs_are_checked(run_folder, tmp_path):
         write_report(run_folder, tmp_path / "r.html", [("ppx", "ppl")])
     html = write_report(run_folder, tmp_path / "r.html", [("ce", "ifd")]).read_text()
     assert 'id="scatter-ce-ifd"' in html and 'id="scatter-ifd-ppl"' not in html
+
+
+def test_the_summary_names_each_models_template_and_the_system_prompt_it_added():
+    from tamis.report.build import _templates
+
+    prompt = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+    small = {"name": "smollm2-135m", "template": "chat", "system_prompt": prompt}
+    large = {"name": "gemma3-270m", "template": "alpaca", "system_prompt": None}
+    said = _templates({}, [small, large])
+    assert (
+        said == f"smollm2-135m: chat (with the system prompt its chat template adds: {prompt!r})"
+        "; gemma3-270m: alpaca"
+    )
+    assert _templates({}, [large]) == "alpaca"
+    old = {"score": {"config": {"template": "chat"}}}  # a manifest written before this
+    assert _templates(old, [{"name": "smollm2-135m"}]) == "chat"

@@ -36,6 +36,8 @@ def score_details(manifest: dict, out: Path) -> None:
             f"model {m['name']}: {m['source']} (sha256 {m['sha256'][:12]}), {m['device']}, "
             f"{m['precision']}, template {m['template']}"
         )
+        if m.get("system_prompt"):
+            say(f"system prompt its chat template adds: {m['system_prompt']!r}")
     i, s = manifest["input"], manifest["score"]
     sha = i["sha256"][:12]
     say(f"input {i['path']}: {i['records']} records, format {i['format']}, sha256 {sha}")

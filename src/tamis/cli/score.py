@@ -187,13 +187,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _print_score_summary(manifest: dict, out: Path) -> None:
+    """One line: what was scored with what, and the work it took (each pass counted)."""
     s = manifest["score"]
     tps = s.get("tokens_per_s")
     speed = f", {tps:.0f} tokens/s" if tps else ""
-    models = " + ".join(m["name"] for m in manifest["models"])
+    work = []
+    if s["sequences"]:
+        work.append(f"{s['computed']} sequences computed, {s['from_cache']} from cache{speed}")
+    if "lp" in s:
+        lp = s["lp"]
+        work.append(
+            f"learning percentage: {lp['epochs_trained']} of {lp['epochs']} epochs trained now, "
+            f"{lp['computed']} P0..P{lp['epochs']} sequences computed, {lp['from_cache']} cached"
+        )
+    models = " + ".join(f"{m['name']} ({template_words(m)})" for m in manifest["models"])
+    what = f"with {models}: {'; '.join(work)}" if work else "with the text scorers only (no model)"
     print(
-        f"scored {manifest['input']['records']} records with {models} "
-        f"({s['computed']} sequences computed, {s['from_cache']} from cache{speed}) "
-        f"-> {out / 'scores.parquet'}",
+        f"scored {manifest['input']['records']} records {what} -> {out / 'scores.parquet'}",
         file=sys.stderr,
     )
+
+
+def template_words(model: dict) -> str:
+    """``template chat, with its default system prompt``: how a model read the records."""
+    words = f"template {model.get('template')}"
+    return words + (", with its default system prompt" if model.get("system_prompt") else "")

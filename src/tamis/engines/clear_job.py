@@ -137,7 +137,7 @@ class _LocalSteps:
             data, self.lm.tokenizer, template, job.max_tokens
         )
         self.recs = {r.index: r for r in data.records if r.index in self.encoded}
-        self.model = {**model_info(self.lm), "template": template}
+        self.model = model_info(self.lm, template)
         self.cache = open_cache(out_dir, job.cache, job.fresh)
 
     def __enter__(self):

@@ -80,7 +80,7 @@ def eval_job(model: str, data_path: str | Path, out_dir: str | Path, opts: dict[
                 report.update(_preference(answers, records, order, per, result, cache, opts))
     report = {
         "tamis_version": __version__,
-        "model": {**model_info(lm), "template": result.template},
+        "model": model_info(lm, result.template),
         "input": input_info(data_path, data),
         "settings": {k: v for k, v in opts.items() if k != "quiet"},
         **report,

@@ -157,7 +157,7 @@ def _score_local(data: Dataset, scorers, cfg: ScoreConfig, out_dir: Path, progre
             if LP in cfg.scorers:
                 _add_lp(result, lm, cache, cfg, out_dir, progress)
             named.append((lm.name, result))
-            infos.append({**model_info(lm), "template": result.template})
+            infos.append(model_info(lm, result.template))
     return named, infos
 
 
@@ -200,9 +200,11 @@ def _add_rating(result, lm, data: Dataset, cache, batch_size: int, progress: boo
 def _add_lp(result, lm, cache, cfg: ScoreConfig, out_dir: Path, progress: bool) -> None:
     from tamis.scorers.lp import learning_percentage_scores, lp_columns
 
+    work: dict[str, int] = {}
     values = learning_percentage_scores(
-        lm, result.encoded, cache, cfg.train, out_dir / "lp", cfg.batch_size, progress
+        lm, result.encoded, cache, cfg.train, out_dir / "lp", cfg.batch_size, progress, stats=work
     )
+    result.stats["lp"] = {"epochs": cfg.train.epochs, **work}
     for row in result.rows:
         row.update(values.get(row["index"], dict.fromkeys(lp_columns(cfg.train.epochs))))
     result.columns.extend(lp_columns(cfg.train.epochs))

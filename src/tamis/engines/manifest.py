@@ -45,15 +45,22 @@ def input_info(data_path: str | Path, data: Dataset) -> dict[str, Any]:
     }
 
 
-def model_info(lm) -> dict[str, Any]:
-    """A manifest's description of a loaded model."""
-    return {
+def model_info(lm, template: str | None = None) -> dict[str, Any]:
+    """A manifest's description of a loaded model; with the ``template`` it read the records
+    with, and for ``chat`` the system prompt its chat template adds by itself (None: none)."""
+    from tamis.model.render import default_system_prompt
+
+    info = {
         "name": lm.name,
         "source": str(lm.source),
         "sha256": lm.sha256,
         "device": lm.device,
         "precision": lm.precision,
     }
+    if template is not None:
+        info["template"] = template
+        info["system_prompt"] = default_system_prompt(lm.tokenizer) if template == "chat" else None
+    return info
 
 
 def score_section(cfg, result, columns: list[str]) -> dict[str, Any]:

@@ -107,14 +107,12 @@ class ShardScorer:
 
         import torch
 
-        from tamis.engines.manifest import model_info
         from tamis.model.loading import load_model
         from tamis.scorers import get_scorers
 
         torch.set_num_threads(max(1, threads))
         self.spec = ShardSpec(**spec)
         self.lm = load_model(self.spec.model, self.spec.device, self.spec.precision)
-        self.info = model_info(self.lm)
         self.scorers = get_scorers(list(self.spec.scorers))
         self.embedder = None
         if self.spec.task != "score":
@@ -125,10 +123,12 @@ class ShardScorer:
         self.cache_path = Path(tempfile.mkdtemp(prefix="tamis-ray-")) / "nll.sqlite"
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
+        from tamis.engines.manifest import model_info
+
         out: dict[str, list] = {"shard": [], "rows": [], "info": []}
         for shard, payload in zip(batch["shard"], batch["payload"], strict=True):
             rows, template, stats = self.run(payload)
-            info = {**self.info, "template": template, "stats": stats}
+            info = {**model_info(self.lm, template), "stats": stats}
             out["shard"].append(int(shard))
             out["rows"].append(json.dumps(rows, allow_nan=True))
             out["info"].append(json.dumps(info))

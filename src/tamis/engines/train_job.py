@@ -97,7 +97,7 @@ def train_job(data_path: str | Path, out_dir: str | Path, job: TrainJob, progres
     manifest = {
         "tamis_version": __version__,
         "input": input_info(data_path, data),
-        "model": {**model_info(lm), "template": template},
+        "model": model_info(lm, template),
         "train": {
             "config": {**asdict(job), "template": template},
             "records_trained": len(encoded),

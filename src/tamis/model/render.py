@@ -191,3 +191,26 @@ def _assistant_header(tokenizer: Any) -> str:
 
 def _ids(tokenizer: Any, text: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def default_system_prompt(tokenizer) -> str | None:
+    """The system prompt a chat template adds by itself when a conversation has none (SmolLM2's
+    "You are a helpful AI assistant named SmolLM, trained by Hugging Face"), else None: found by
+    rendering a conversation with a marked system message and one without, and reading what the
+    second has where the first has the mark."""
+    if getattr(tokenizer, "chat_template", None) is None:
+        return None
+    mark, user = "\x02SYSTEM\x03", [{"role": "user", "content": "\x02USER\x03"}]
+    try:
+        marked = tokenizer.apply_chat_template(
+            [{"role": "system", "content": mark}, *user], tokenize=False
+        )
+        plain = tokenizer.apply_chat_template(user, tokenize=False)
+    except Exception:  # a template that refuses system messages adds none of its own
+        return None
+    before, _, after = marked.partition(mark)
+    closing = after.split("\x02USER\x03", 1)[0]  # from the system text to the user's
+    if not after or not closing or not plain.startswith(before):
+        return None
+    rest = plain[len(before) :]  # the plain rendering from where the system text would be
+    return rest.split(closing, 1)[0].strip() or None if closing in rest else None

@@ -122,7 +122,7 @@ def summary_section(cur: Curation) -> str:
         ("input", shown(inp["path"]) if is_url(inp.get("path")) else inp.get("path")),
         ("format", inp.get("format")),
         ("model", " + ".join(str(x.get("name")) for x in models)),
-        ("template", (m.get("score") or m.get("clear") or {}).get("config", {}).get("template")),
+        ("template", _templates(m, models)),
         ("scores", ", ".join(cur.columns)),
     ]
     sel = cur.selection or {}
@@ -153,6 +153,22 @@ def summary_section(cur: Curation) -> str:
     if reasons:
         body += "<h3>Dropped, per reason</h3>" + table_html(drops)
     return f'<section id="summary"><h2>Summary</h2>{body}</section>'
+
+
+def _templates(m: dict, models: list[dict]) -> str | None:
+    """Each model's template (an ensemble's models may differ), and the system prompt a chat
+    template added by itself."""
+    if not any("template" in x for x in models):  # a manifest from before models had theirs
+        return (m.get("score") or m.get("clear") or {}).get("config", {}).get("template")
+    parts = []
+    for x in models:
+        words = str(x.get("template"))
+        if len(models) > 1:
+            words = f"{x.get('name')}: {words}"
+        if x.get("system_prompt"):
+            words += f" (with the system prompt its chat template adds: {x['system_prompt']!r})"
+        parts.append(words)
+    return "; ".join(parts)
 
 
 def _default_recipe(sel: dict) -> bool:

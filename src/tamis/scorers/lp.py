@@ -42,8 +42,13 @@ def learning_percentage_scores(
     batch_size: int = 8,
     progress: bool = True,
     keep_checkpoints: bool = False,
+    stats: dict[str, int] | None = None,
 ) -> dict[int, dict[str, float]]:
-    """``{input index: {p0.., lp, lp_approx}}`` for every encoded record (scored and trained on)."""
+    """``{input index: {p0.., lp, lp_approx}}`` for every encoded record (scored and trained on).
+    ``stats``, when given, gets the work done: ``epochs`` trained in this call, and the
+    ``sequences`` the P0..Pn passes read (``computed``, ``from_cache``)."""
+    stats = stats if stats is not None else {}
+    stats.update(epochs_trained=0, sequences=0, computed=0, from_cache=0)
     cfg.check()
     order = sorted(encoded)
     data_digest = hashlib.sha256(
@@ -60,8 +65,11 @@ def learning_percentage_scores(
         scorer = LoadedModel(lm.name, lm.source, epoch_sha(epoch), model, lm.tokenizer, lm.device)
         sequences: dict[str, Encoded] = {}
         keys = {i: add_sequence(sequences, scorer.sha256, encoded[i]) for i in order}
-        nlls, _ = cached_nlls(scorer, sequences, cache, batch_size, progress, desc=f"P{epoch}")
+        nlls, done = cached_nlls(scorer, sequences, cache, batch_size, progress, desc=f"P{epoch}")
         perplexities[epoch] = {i: perplexity(nlls[keys[i]]) for i in order}
+        for key in ("sequences", "computed", "from_cache"):
+            stats[key] += done[key]
+        stats["epochs_trained"] += epoch > 0
 
     score_epoch(0, lm.model)
     # Epochs an earlier run finished are complete in the cache; only the rest need training.
@@ -69,6 +77,8 @@ def learning_percentage_scores(
         hits = {i: cache.get(cache_key(epoch_sha(epoch), encoded[i])) for i in order}
         if all(v is not None for v in hits.values()):
             perplexities[epoch] = {i: perplexity(v) for i, v in hits.items()}
+            stats["sequences"] += len(hits)
+            stats["from_cache"] += len(hits)
     if any(e not in perplexities for e in range(1, cfg.epochs + 1)):
         model = prepare_model(copy.deepcopy(lm.model), cfg)
         train_by_epoch(
