@@ -181,22 +181,16 @@ def refusal(response: str, prompt: str) -> float:
     return 0.0
 
 
-def prompt_text(rec: Record) -> str:
-    """Every prompt message's text, joined."""
-    return "\n".join(m.content for m in rec.prompt)
+def prompt_text(rec: Record, system: bool = True) -> str:
+    """Every prompt message's text, joined; without the system messages for ``system=False``."""
+    return "\n".join(m.content for m in rec.prompt if system or m.role != "system")
 
 
-def _all(column: str, fn, prompt=prompt_text):
+def _all(column: str, fn, system: bool = True):
     def compute_all(records: list[Record]) -> dict[str, list[float]]:
-        return {column: [fn(r.response, prompt(r)) for r in records]}
+        return {column: [fn(r.response, prompt_text(r, system)) for r in records]}
 
     return compute_all
-
-
-def _asked(rec: Record) -> str:
-    """The prompt without its system messages: a system prompt that names "a helpful AI
-    assistant" says nothing about what the user asked."""
-    return "\n".join(m.content for m in rec.prompt if m.role != "system")
 
 
 MARKUP = TextScorer("markup", ("markup",), "lower", _all("markup", markup))
@@ -204,5 +198,6 @@ TEMPLATE_LEAK = TextScorer(
     "template_leak", ("template_leak",), "lower", _all("template_leak", template_leak)
 )
 BOILERPLATE = TextScorer("boilerplate", ("boilerplate",), "lower", _all("boilerplate", boilerplate))
-REFUSAL = TextScorer("refusal", ("refusal",), "lower", _all("refusal", refusal, _asked))
+# A system prompt that names "a helpful AI assistant" says nothing about what the user asked.
+REFUSAL = TextScorer("refusal", ("refusal",), "lower", _all("refusal", refusal, system=False))
 RESIDUE_SCORERS = (MARKUP, TEMPLATE_LEAK, BOILERPLATE, REFUSAL)
