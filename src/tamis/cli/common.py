@@ -6,6 +6,7 @@ import argparse
 from dataclasses import fields
 from pathlib import Path
 
+from tamis.data.records import FORMATS
 from tamis.data.remote import data_arg
 from tamis.engines.ray import ENGINES, RayOptions
 
@@ -55,8 +56,6 @@ def add_device(p) -> None:
 
 def add_format(p) -> None:
     """``--format``, as ``tamis score`` reads it (None: detected from the first record)."""
-    from tamis.data.records import FORMATS
-
     p.add_argument("--format", choices=FORMATS, default=None, help="as for tamis score")
 
 

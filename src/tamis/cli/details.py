@@ -87,9 +87,11 @@ def selection_details(manifest: dict, out: Path) -> None:
     with path.open(encoding="utf-8") as f:
         for line in f:
             item = json.loads(line)
-            if str(item.get("reason", "")).startswith("junk_") and shown < SHOWN_DROPS:
+            if str(item.get("reason", "")).startswith("junk_"):
                 say(f"dropped {item.get('id')}: {item['reason']}: {item.get('detail', '')}")
                 shown += 1
+                if shown == SHOWN_DROPS:
+                    break  # the rest of a large rejected file need not be read
 
 
 def _said(value) -> bool:
