@@ -127,7 +127,7 @@ def score_rows(draw):
 
 @st.composite
 def selections(draw):
-    keep = draw(st.one_of(st.none(), st.integers(0, 50), st.floats(0.01, 1.0)))
+    keep = draw(st.one_of(st.none(), st.integers(1, 50), st.floats(0.01, 1.0)))
     return Selection(
         by="ppl",
         keep=keep,

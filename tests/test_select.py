@@ -95,20 +95,21 @@ def test_parse_keep(text, value):
     assert isinstance(parse_keep(text), type(value))
 
 
-@pytest.mark.parametrize("text", ["abc", "1.5", "0.0", "-3", "150%"])
+@pytest.mark.parametrize("text", ["abc", "1.5", "0.0", "-3", "150%", "0"])
 def test_parse_keep_rejects_bad_values(text):
     with pytest.raises(TamisError, match="--keep"):
         parse_keep(text)
 
 
-def test_keep_zero_is_a_count():
-    assert parse_keep("0") == 0
+def test_keep_zero_is_refused_by_the_library_too():
+    with pytest.raises(TamisError, match="--keep 0 would keep nothing"):
+        select(rows_from([1.0, 2.0]), Selection(by="ppl", keep=0))
 
 
 scores = st.lists(st.floats(min_value=0, max_value=1e6, allow_nan=False), min_size=1, max_size=60)
 
 
-@given(scores, st.integers(min_value=0, max_value=80), st.randoms())
+@given(scores, st.integers(min_value=1, max_value=80), st.randoms())
 def test_count_exact_deterministic_and_order_free(values, k, rnd):
     rows = rows_from(values)
     decisions = select(rows, Selection(by="ppl", keep=k))
