@@ -24,7 +24,7 @@ demo: $(STAMP)
 	$(VENV)/bin/tamis run data/demo/dolly_demo.jsonl -o out/demo --keep 0.5
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests scripts benchmarks

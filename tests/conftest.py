@@ -14,6 +14,43 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "data" / "demo" / "dolly_demo.jsonl"
 os.environ.setdefault("TAMIS_CACHE", str(ROOT / ".venv" / "tamis-test-cache"))
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs two workers (pytest-xdist), one per core: each worker, and each command it
+    # starts, computes on one thread, so two processes never fight over the two cores. Set before
+    # any test module imports torch.
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+
+
+# How `make test` spreads the suite over its two workers (pytest-xdist). A module is a unit of
+# work, so its module-scoped fixtures (a Ray cluster, a trained experiment) run once. Modules go
+# longest first, so that no long one is left running alone at the end. Only the order changes:
+# every test still runs, alone or beside any other.
+LONGEST_FIRST = (
+    "test_ray.py", "test_kill_resume.py", "test_cli.py", "test_train.py", "test_clear.py",
+    "test_api.py", "test_scoring.py", "test_experiment.py", "test_lp.py", "test_report.py",
+    "test_junk.py",
+)  # fmt: skip
+
+
+def _module(nodeid: str) -> str:
+    return Path(nodeid.split("::", 1)[0]).name
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(_module(item.nodeid), len(rank)))  # stable
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModule(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _module(nodeid)
+
+    config.option.loadscopereorder = False  # keep the order above, not the count of tests
+    return ByModule(config, log)
 
 
 @pytest.fixture(scope="session")

@@ -48,15 +48,17 @@ def outputs(out) -> dict:
     return found
 
 
-def killed_then_finished(cmd: list[str], seconds: float, seed: int, first_when=None) -> int:
+def killed_then_finished(
+    cmd: list[str], seconds: float, seed: int, first_when=None, kills: int = KILLS
+) -> int:
     """Start ``cmd`` and SIGKILL it after a random 20-60% of ``seconds`` (the uninterrupted
-    run's time), KILLS times, then run it to the end; returns how many kills hit a running
+    run's time), ``kills`` times, then run it to the end; returns how many kills hit a running
     process. The first always does; a later start has less left to do (what was committed
     before a kill is kept) and may finish before its kill. ``first_when``: the first kill
     comes instead as soon as this returns true (polled every 0.1 s)."""
     rng = random.Random(seed)
     hits = 0
-    for k in range(KILLS):
+    for k in range(kills):
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if k == 0 and first_when is not None:
             deadline = time.monotonic() + 300
@@ -74,12 +76,13 @@ def killed_then_finished(cmd: list[str], seconds: float, seed: int, first_when=N
     return hits
 
 
-def clean_and_killed(tmp_path, args: list[str], seed: int):
+def clean_and_killed(tmp_path, args: list[str], seed: int, kills: int = KILLS):
     base = [sys.executable, "-m", "tamis", *args]
     t0 = time.monotonic()
     subprocess.run([*base, "-o", str(tmp_path / "clean")], check=True, capture_output=True)
     seconds = time.monotonic() - t0
-    hits = killed_then_finished([*base, "-o", str(tmp_path / "killed")], seconds, seed)
+    cmd = [*base, "-o", str(tmp_path / "killed")]
+    hits = killed_then_finished(cmd, seconds, seed, kills=kills)
     return outputs(tmp_path / "clean"), outputs(tmp_path / "killed"), hits
 
 
@@ -100,7 +103,8 @@ def test_a_clear_killed_at_random_points_resumes_to_the_same_outputs(tmp_path, w
     data = write_jsonl(records(5))
     args = ["clear", str(data), "--keep", "0.6", "--samples", "2", "-q"]
     args += ["--max-new-tokens", "16", "--correct-max-new-tokens", "24"]
-    clean, killed, hits = clean_and_killed(tmp_path, args, seed=2)
+    # one kill: the run's two kills already test a resume after a resume
+    clean, killed, hits = clean_and_killed(tmp_path, args, seed=2, kills=1)
     assert hits >= 1, "no kill caught the run while it was working"
     expected = {"selected.jsonl", "corrected.jsonl", "corrections.jsonl", "scores.parquet"}
     assert set(clean) == set(killed) >= expected
@@ -110,8 +114,8 @@ def test_a_clear_killed_at_random_points_resumes_to_the_same_outputs(tmp_path, w
 
 
 def test_a_train_killed_at_random_points_resumes_to_the_same_weights(tmp_path, write_jsonl):
-    # The first kill comes in the middle of training, right after a step's checkpoint (so the
-    # resume from a checkpoint is always tested), the others at random points.
+    # The kill comes in the middle of training, right after a step's checkpoint, so the resume
+    # from a checkpoint is always tested.
     from safetensors.torch import load_file
     from torch.testing import assert_close
 
@@ -126,7 +130,8 @@ def test_a_train_killed_at_random_points_resumes_to_the_same_weights(tmp_path, w
     # --resume on every start: the first has no checkpoint yet and starts from scratch
     cmd = [*base, "-o", str(tmp_path / "killed"), "--resume"]
     third = tmp_path / "killed" / "checkpoints" / "checkpoint-3" / "trainer_state.json"
-    hits = killed_then_finished(cmd, seconds, seed=3, first_when=third.is_file)
+    # one kill, right after a checkpoint: the run's two kills test a resume after a resume
+    hits = killed_then_finished(cmd, seconds, seed=3, first_when=third.is_file, kills=1)
     assert hits >= 1
     clean, killed = (
         load_file(tmp_path / d / "adapter" / "adapter_model.safetensors")

@@ -98,10 +98,11 @@ def test_bfloat16_scores_are_close_to_float32_and_cached_apart(lm, tmp_path):
     assert half.sha256 != lm.sha256  # the cache keys differ
     assert load_model("smollm2-135m", precision="auto").precision == "float32"  # on a CPU
     data = read_dataset(DEMO)
-    data.records = data.records[:3]
+    # the two shortest records: bfloat16 is emulated (slow) on a CPU without its instructions
+    data.records = sorted(data.records, key=lambda r: len(str(r.prompt) + r.response))[:2]
     with ScoreCache(tmp_path / "c.sqlite") as cache:
         full = score_dataset(data, lm, get_scorers(["ce"]), cache, progress=False)
         low = score_dataset(data, half, get_scorers(["ce"]), cache, progress=False)
-    assert low.stats["computed"] == 3  # nothing reused from float32
+    assert low.stats["computed"] == 2  # nothing reused from float32
     for a, b in zip(full.rows, low.rows, strict=True):
         assert b["ce"] == pytest.approx(a["ce"], rel=0.05)
