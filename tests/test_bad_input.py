@@ -198,7 +198,7 @@ FILES = {
         b"question,answer\nWhy?,Because.\n",
         ":2",
         "cannot tell the format from fields ['answer', 'question']",
-        "rename the fields or pass --format",
+        "map your fields to these names (--field instruction=question --field output=answer)",
     ),
 }
 

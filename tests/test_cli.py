@@ -224,20 +224,18 @@ def test_unknown_by_is_rejected_before_scoring(tmp_path, write_jsonl, capsys):
     assert not (tmp_path / "o" / "scores.parquet").exists()
 
 
-def test_help_documents_every_option():
+def test_help_documents_every_option(capsys):
     for command in ("score", "select", "run", "clear", "train", "eval", "experiment"):
-        result = subprocess.run(
-            [sys.executable, "-m", "tamis", command, "--help"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        for line in result.stdout.splitlines():
+        with pytest.raises(SystemExit) as exit_code:
+            main([command, "--help"])
+        assert exit_code.value.code == 0
+        text = capsys.readouterr().out
+        for line in text.splitlines():
             stripped = line.strip()
             if stripped.startswith("--") and "  " not in stripped and "," not in stripped:
                 # an option alone on its line must have its help on the next line
-                assert result.stdout.split(stripped, 1)[1].strip(), (command, stripped)
-        assert ("--keep" in result.stdout) == (command in ("select", "run", "clear"))
+                assert text.split(stripped, 1)[1].strip(), (command, stripped)
+        assert ("--keep" in text) == (command in ("select", "run", "clear"))
 
 
 def cached_rows(path):
@@ -277,3 +275,44 @@ def test_killed_score_resumes_without_loss_or_doubling(tmp_path, write_jsonl):
         assert ra["id"] == rb["id"]
         for column in ("ppl", "ppl_uncond", "ifd"):
             assert ra[column] == pytest.approx(rb[column], rel=1e-4)
+
+
+def test_a_field_mapping_carries_through_run_and_select(write_jsonl, tmp_path):
+    rows = [
+        {"uid": f"u{i}", "question": f"Name the number {i}.", "answer": f"It is {i}, a number."}
+        for i in range(6)
+    ]
+    data = write_jsonl(rows)
+    out = tmp_path / "o"
+    mapping = ["--field", "instruction=question", "--field", "output=answer", "--id-field", "uid"]
+    assert main(["run", str(data), "-o", str(out), "--scorer", "heuristics", *mapping, "-q"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["input"]["fields"] == [
+        ["instruction", "question"],
+        ["output", "answer"],
+        ["id", "uid"],
+    ]
+    assert [r["id"] for r in pq.read_table(out / "scores.parquet").to_pylist()] == [
+        f"u{i}" for i in range(6)
+    ]
+    assert [json.loads(line) for line in (out / "selected.jsonl").open()] == rows
+    # select reads the input again with the run's mapping
+    assert main(["select", str(out), "--keep", "2", "-q"]) == 0
+    kept = [json.loads(line) for line in (out / "selected.jsonl").open()]
+    assert len(kept) == 2 and all(r in rows for r in kept)
+
+
+def test_a_dropped_duplicate_names_the_record_it_repeats(write_jsonl, tmp_path):
+    rows = [
+        {"id": "a", "instruction": "Name a colour.", "output": "Blue."},
+        {"id": "b", "instruction": "Name a fruit.", "output": "A pear."},
+        {"id": "c", "instruction": "name a  colour.", "output": "BLUE."},
+    ]
+    out = tmp_path / "o"
+    args = ["run", str(write_jsonl(rows)), "-o", str(out), "--scorer", "dup_exact", "-q"]
+    assert main([*args, "--filter", "dup_exact==0"]) == 0
+    scores = pq.read_table(out / "scores.parquet").to_pylist()
+    assert [r["dup_exact_of"] for r in scores] == [None, None, "a"]
+    (dropped,) = [json.loads(line) for line in (out / "rejected.jsonl").open()]
+    assert dropped["id"] == "c" and dropped["reason"] == "filter_dup_exact"
+    assert dropped["detail"] == "dup_exact=1 fails --filter dup_exact==0 (repeats a)"

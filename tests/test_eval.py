@@ -57,7 +57,7 @@ def test_eval_reports_the_token_weighted_loss_and_a_model_against_itself_ties(
     lm, test_data, tmp_path
 ):
     out = tmp_path / "eval"
-    args = ["eval", "smollm2-135m", "--data", str(test_data), "-o", str(out), "-q"]
+    args = ["eval", str(test_data), "--model", "smollm2-135m", "-o", str(out), "-q"]
     args += ["--max-new-tokens", "16", "--against", "smollm2-135m", "--judge", "smollm2-135m"]
     assert main(args) == 0
     report = json.loads((out / "eval.json").read_text())
@@ -74,14 +74,14 @@ def test_eval_reports_the_token_weighted_loss_and_a_model_against_itself_ties(
 
 
 def test_against_without_judge_is_explained(test_data, tmp_path, capsys):
-    args = ["eval", "smollm2-135m", "--data", str(test_data), "-o", str(tmp_path), "-q"]
+    args = ["eval", str(test_data), "--model", "smollm2-135m", "-o", str(tmp_path), "-q"]
     assert main([*args, "--against", "smollm2-135m"]) == 2
     assert "--against and --judge go together" in capsys.readouterr().err
 
 
 def test_a_generation_limit_answers_the_first_records_and_counts_junk_answers(test_data, tmp_path):
     out = tmp_path / "eval"
-    args = ["eval", "smollm2-135m", "--data", str(test_data), "-o", str(out), "-q"]
+    args = ["eval", str(test_data), "--model", "smollm2-135m", "-o", str(out), "-q"]
     assert main([*args, "--max-new-tokens", "12", "--generate-limit", "2"]) == 0
     report = json.loads((out / "eval.json").read_text())
     assert report["records"] == 4 and report["generated_records"] == 2  # loss on all four
@@ -92,6 +92,6 @@ def test_a_generation_limit_answers_the_first_records_and_counts_junk_answers(te
 
 
 def test_a_generation_limit_below_one_is_refused(test_data, tmp_path, capsys):
-    args = ["eval", "smollm2-135m", "--data", str(test_data), "-o", str(tmp_path), "-q"]
+    args = ["eval", str(test_data), "--model", "smollm2-135m", "-o", str(tmp_path), "-q"]
     assert main([*args, "--generate-limit", "0"]) == 2
     assert "--generate-limit 0: must be at least 1" in capsys.readouterr().err

@@ -338,3 +338,33 @@ def test_any_unicode_alpaca_jsonl_round_trips(rows):
     for rec, row in zip(data.records, rows, strict=True):
         extra = f"\n\n{row['input']}" if row["input"].strip() else ""
         assert rec.prompt == user(row["instruction"] + extra)
+
+
+def test_a_field_mapping_reads_fields_of_other_names_and_keeps_the_users(tmp_path):
+    rows = [
+        {"uid": "q1", "question": "Why is the sky blue?", "answer": "Rayleigh scattering."},
+        {"uid": "q2", "question": "Name a prime.", "answer": "7"},
+    ]
+    path = write(tmp_path / "qa.jsonl", rows)
+    fields = [("instruction", "question"), ("output", "answer"), ("id", "uid")]
+    data = read_dataset(path, fields=fields)
+    assert data.format == "alpaca" and data.fields == tuple(fields)
+    assert [r.id for r in data.records] == ["q1", "q2"] and not data.records[0].hashed_id
+    assert data.records[1].response == "7" and data.records[1].prompt[-1].content == "Name a prime."
+    assert [r.raw for r in data.records] == rows  # outputs keep the user's own names
+    # a column of a name tamis reads, mapped to another field, is not read twice
+    swapped = write(tmp_path / "s.jsonl", [{"instruction": "Say hi.", "output": "x", "good": "Hi"}])
+    fields = [("output", "good")]
+    assert read_dataset(swapped, fields=fields).records[0].response == "Hi"
+    with pytest.raises(TamisError, match="--field id is given twice"):
+        read_dataset(path, fields=[("id", "uid"), ("id", "question")])
+    with pytest.raises(TamisError, match=r"cannot tell the format .* \(--field instruction="):
+        read_dataset(path)
+
+
+@pytest.mark.parametrize("text", ["output", "answer=output", "output=", "=answer"])
+def test_a_bad_field_mapping_is_explained(text):
+    from tamis.data.records import parse_field
+
+    with pytest.raises(TamisError, match=f"--field {re.escape(text)}: give FIELD=COLUMN"):
+        parse_field(text)

@@ -349,7 +349,11 @@ def test_dup_exact_scorer_normalises_case_and_whitespace():
         record("Name a colour.", "Blue!"),  # punctuation differs: not exact
         record("Name a colour.", "Blue.", "Sky"),  # another prompt
     ]
-    assert DUP_EXACT.compute_all(recs) == {"dup_exact": [0.0, 1.0, 0.0, 0.0]}
+    ids = [r.id for r in recs]
+    assert DUP_EXACT.compute_all(recs) == {
+        "dup_exact": [0.0, 1.0, 0.0, 0.0],
+        "dup_exact_of": [None, ids[0], None, None],  # what each duplicate repeats
+    }
 
 
 PASSAGE = text(1, 400)
@@ -420,8 +424,11 @@ def test_near_duplicates_are_compared_with_kept_records_only():
 
 
 def test_dup_near_scorer_on_records():
-    recs = [record(p, r) for p, r in [GROUP[0], OTHERS[0], GROUP[1]]]
-    assert DUP_NEAR.compute_all(recs) == {"dup_near": [0.0, 0.0, 1.0]}
+    recs = [record(p, r) for p, r in [GROUP[0], OTHERS[0], GROUP[1], GROUP[2]]]
+    assert DUP_NEAR.compute_all(recs) == {
+        "dup_near": [0.0, 0.0, 1.0, 1.0],
+        "dup_near_of": [None, None, recs[0].id, recs[0].id],
+    }
 
 
 def test_near_duplicate_options_are_checked():

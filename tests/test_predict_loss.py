@@ -159,12 +159,12 @@ def test_bad_options_fail_before_loading_anything():
         PredictLossConfig(batch_size=0).check()
 
 
-def test_a_sample_larger_than_the_data_is_a_clear_error(write_jsonl, tmp_path, capsys):
-    data = write_jsonl([{"instruction": f"Say {i}.", "output": str(i)} for i in range(12)])
-    code = main(["predict-loss", str(data), "-o", str(tmp_path / "o"), "--sample", "20", "-q"])
+def test_too_few_records_for_cross_validation_is_a_clear_error(write_jsonl, tmp_path, capsys):
+    data = write_jsonl([{"instruction": f"Say {i}.", "output": str(i)} for i in range(6)])
+    code = main(["predict-loss", str(data), "-o", str(tmp_path / "o"), "-q"])
     err = capsys.readouterr().err
     assert code == 2
-    assert "--sample 20: only 12 records in the input; give --sample 12 or fewer" in err
+    assert "only 6 records both models can score: 5-fold cross-validation needs at least 10" in err
 
 
 def test_large_ce_columns_are_known_lower_is_better():
@@ -213,6 +213,23 @@ def test_predict_loss_writes_scores_prediction_and_metrics(predicted):
         np.array([r["ce"] for r in on_sample]), np.array([r["large_ce"] for r in on_sample])
     )
     assert rho["spearman"] > 0.3
+
+
+@pytest.mark.model
+def test_a_sample_larger_than_the_input_takes_it_all_and_says_so(predicted, tmp_path, capsys):
+    rows, out, _ = predicted
+    data = tmp_path / "twelve.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows[:12]), encoding="utf-8")
+    cache = out / "cache" / "nll.sqlite"  # the fixture's: nothing is computed again
+    args = ["predict-loss", str(data), "-o", str(tmp_path / "o"), "--sample", "200"]
+    assert main([*args, "--cache", str(cache)]) == 0
+    err = capsys.readouterr().err
+    assert (
+        "scored 12 records with smollm2-135m, 12 with gemma3-270m (asked for 200: all that both "
+        "models can score)" in err
+    )
+    report = json.loads((tmp_path / "o" / "predict_loss.json").read_text())
+    assert report["sample"] == {"size": 12, "asked": 200, "seed": 0, "drawn_from": 12}
 
 
 @pytest.mark.model

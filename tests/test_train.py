@@ -91,6 +91,17 @@ def small_data(tmp_path_factory):
 TRAIN = ["--model", "smollm2-135m", "--batch-size", "4", "--max-tokens", "256", "-q"]
 
 
+@pytest.fixture(scope="module")
+def held_out(tmp_path_factory):
+    """Four demo records that small_data does not hold."""
+    with DEMO.open(encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    rows = [r for r in rows if len(r["output"]) < 200 and not r["input"]][8:12]
+    path = tmp_path_factory.mktemp("held") / "held.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
 def test_the_loss_is_on_response_tokens_only(lm, small_data):
     data = read_dataset(small_data)
     encoded = [encode(r, lm.tokenizer, "chat", 256) for r in data.records[:4]]
@@ -166,18 +177,41 @@ def test_the_trainers_loss_and_gradients_equal_the_models_own(
 
 
 def test_train_lora_lowers_the_loss_and_saves_a_model_tamis_and_transformers_load(
-    lm, small_data, tmp_path
+    lm, small_data, held_out, tmp_path, capsys
 ):
     from transformers import AutoModelForCausalLM
 
     out = tmp_path / "lora"
-    args = ["train", str(small_data), "-o", str(out), "--epochs", "2", "--lr", "2e-3", *TRAIN]
-    assert main(args) == 0
+    args = ["train", str(small_data), "-o", str(out), "--epochs", "2", "--lr", "2e-3", *TRAIN[:-1]]
+    assert main([*args, "--eval-data", str(held_out)]) == 0
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert [row["step"] for row in log] == [1, 2, 3, 4]
     assert all(row["tokens"] > 0 and row["tokens_per_s"] > 0 for row in log)
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["train"]["records_trained"] == 8 and manifest["train"]["steps"] == 4
+    t = manifest["train"]
+    assert t["records_trained"] == 8 and t["steps"] == 4
+    # held-out loss before training, at each epoch's end, lower after training
+    held = [json.loads(line) for line in (out / "eval_log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in held] == [0, 2, 4] and held[-1]["loss"] < held[0]["loss"]
+    h = t["held_out"]
+    assert h["records"] == 4 and (h["first_loss"], h["final_loss"]) == (
+        held[0]["loss"],
+        held[-1]["loss"],
+    )
+    # 4 steps: the summary's first and last losses are single steps (10% rounds to 1)
+    assert t["loss_window"] == 1 and (t["first_loss"], t["final_loss"]) == (
+        log[0]["loss"],
+        log[-1]["loss"],
+    )
+    assert (
+        f"trained smollm2-135m (lora) on 8 records, 4 steps: loss {t['first_loss']:.4f} -> "
+        f"{t['final_loss']:.4f} (first and last step); held-out loss {h['first_loss']:.4f} -> "
+        f"{h['final_loss']:.4f} (4 records, before and after training) -> {out / 'model'}"
+    ) in (err := capsys.readouterr().err)
+    assert "Writing model shards" not in err and "{'loss'" not in err  # nothing of the Trainer's
+    # a finished run is not trained over without --fresh
+    assert main([*args, "-q"]) == 2
+    assert f"{out} holds a finished training run" in capsys.readouterr().err
     assert (out / "adapter" / "adapter_model.safetensors").is_file()
     trained = load_model(str(out / "model"))
     encoded = [encode(r, lm.tokenizer, "chat", 256) for r in read_dataset(small_data).records]
@@ -231,3 +265,40 @@ def test_a_prompt_tuned_model_is_loaded_and_scored_with_its_soft_prompt(lm, smal
         loss = float(tuned.model(**batch).loss)
     nll = dict(token_nlls(tuned, [one], batch_size=1))[0]
     assert loss == pytest.approx(float(nll.mean()), rel=1e-4)
+
+
+def test_max_steps_lora_targets_and_dropout_are_honoured(small_data, tmp_path, capsys):
+    from safetensors.torch import load_file
+
+    out = tmp_path / "o"
+    args = ["train", str(small_data), "-o", str(out), *TRAIN, "--epochs", "3", "--max-steps", "1"]
+    assert main([*args, "--lora-targets", "q_proj,v_proj", "--lora-dropout", "0.1"]) == 0
+    log = (out / "train_log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in log] == [1]
+    keys = load_file(out / "adapter" / "adapter_model.safetensors").keys()
+    assert keys and all("q_proj" in k or "v_proj" in k for k in keys)
+    config = json.loads((out / "adapter" / "adapter_config.json").read_text())
+    assert config["lora_dropout"] == 0.1 and set(config["target_modules"]) == {"q_proj", "v_proj"}
+    assert main([*args, "--fresh", "--lora-targets", "qproj"]) == 2
+    err = capsys.readouterr().err
+    assert "--lora-targets qproj:" in err and "linear layers are named: down_proj, " in err
+
+
+def test_a_model_trained_in_bfloat16_is_saved_in_bfloat16(lm, tmp_path):
+    from safetensors import safe_open
+
+    from tamis.engines.train_job import _save_final
+
+    sizes = {}
+    for precision in ("float32", "bfloat16"):
+        cfg = TrainConfig(method="lora", precision=precision)
+        _save_final(prepare_model(copy.deepcopy(lm.model), cfg), lm.tokenizer, cfg,
+                    tmp_path / precision, "")  # fmt: skip
+        weights = tmp_path / precision / "model" / "model.safetensors"
+        sizes[precision] = weights.stat().st_size
+        with safe_open(weights, "pt") as f:
+            assert {f.get_slice(k).get_dtype() for k in f.keys()} == {  # noqa: SIM118
+                "F32" if precision == "float32" else "BF16"
+            }
+    assert 0.49 < sizes["bfloat16"] / sizes["float32"] < 0.51
+    assert load_model(str(tmp_path / "bfloat16" / "model")).precision == "float32"  # as asked

@@ -192,6 +192,12 @@ def test_parse_top_and_direction():
         parse_top("5,0")
     assert resolve_direction(None, "ppl", "opt-1.3b_P0") == ("lower", "tamis default for ppl")
     assert resolve_direction(None, "x", "y")[0] == "higher"
+    # tamis' own derived columns: an ensemble's per-model score, learning percentage's p1
+    assert resolve_direction(None, "ppl__smollm2_135m", "ppl__gemma3_270m") == (
+        "lower",
+        "tamis default for ppl__smollm2_135m",
+    )
+    assert resolve_direction(None, "p1", "x") == ("lower", "tamis default for p1")
     assert resolve_direction("lower", "ifd", "ifd") == ("lower", "--direction")
     with pytest.raises(TamisError, match="give --direction"):
         resolve_direction(None, "ppl", "ifd")

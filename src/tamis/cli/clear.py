@@ -10,18 +10,18 @@ from tamis.clear.confidence import (
     ClearConfig,
 )
 from tamis.cli.common import (
+    CACHE_HELP,
+    FRESH_HELP,
     add_data_and_out,
-    add_device,
-    add_format,
+    add_quiet,
     add_ray_args,
+    add_reading,
     command,
     from_args,
     ray_options,
 )
 from tamis.engines.clear_job import ClearJob, clear_job
 from tamis.model.loading import DEFAULT_MODEL
-from tamis.model.render import TEMPLATES
-from tamis.scorers.score import DEFAULT_MAX_TOKENS
 from tamis.select.options import parse_keep
 
 
@@ -50,7 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     c = p.add_argument_group("confidence")
     c.add_argument("--samples", type=int, default=3, help="sampled responses k per record")
     c.add_argument("--temperature", type=float, default=0.8, help="sampling temperature")
-    c.add_argument("--max-new-tokens", type=int, default=128, help="tokens per sample")
+    c.add_argument("--max-new-tokens", type=int, default=128, help="tokens per generated answer")
     c.add_argument("--beta", type=float, default=0.7, help="weight of consistency vs reflection")
     c.add_argument(
         "--semantic-weight", type=float, default=0.5, help="MiniLM cosine vs token F1 weight"
@@ -66,16 +66,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         default=0.6,
         help="replace only when P(candidate better), mean of both orders, is at least this",
     )
-    g = p.add_argument_group("input and running")
-    add_format(g)
-    g.add_argument("--template", choices=TEMPLATES, default="auto", help="as for tamis score")
-    g.add_argument("--skip-bad", action="store_true", help="set bad records aside, as for run")
-    g.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS, help="context limit")
-    g.add_argument("--batch-size", type=int, default=8, help="sequences per batch")
-    add_device(g)
-    g.add_argument("--cache", default=None, metavar="PATH", help="cache file (DIR/cache/...)")
-    g.add_argument("--fresh", action="store_true", help="discard the cache and start again")
-    g.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
+    add_reading(p.add_argument_group("how the model reads DATA (the same in every command)"))
+    g = p.add_argument_group("running")
+    g.add_argument("--cache", default=None, metavar="PATH", help=CACHE_HELP)
+    g.add_argument("--fresh", action="store_true", help=FRESH_HELP)
+    add_quiet(g)
     add_ray_args(p)
     p.set_defaults(func=_cmd_clear)
     return p

@@ -6,11 +6,47 @@ import argparse
 from dataclasses import fields
 from pathlib import Path
 
-from tamis.data.records import FORMATS
+from tamis.data.records import FORMATS, parse_field
 from tamis.data.remote import data_arg
 from tamis.engines.ray import ENGINES, RayOptions
+from tamis.model.loading import PRECISIONS
+from tamis.model.render import TEMPLATES
+from tamis.scorers.score import DEFAULT_MAX_TOKENS
 
 DATA_HELP = "instruction data, as for tamis score"
+QUIET_HELP = "no progress bars and no summary"
+FRESH_HELP = (
+    "start over: discard what an earlier run left in DIR (score cache and shards; for train its "
+    "checkpoints, model and logs)"
+)
+CACHE_HELP = (
+    "score cache file (default: DIR/cache/nll.sqlite); share it between runs and commands to "
+    "reuse scores"
+)
+# One text per shared option: tests/test_options.py fails when a command words or defaults one
+# differently, and docs/guide.md's table of shared options says the same.
+SHARED_HELP = {
+    "format": "input format (default: detected from the first record)",
+    "field": "read tamis' FIELD (instruction, input, output, prompt, response, messages, id...) "
+    "from your COLUMN, e.g. --field instruction=question --field output=answer; repeatable",
+    "id_field": "the column that holds each record's own id (default: id; without one, a hash "
+    "of the content names the record)",
+    "template": "how records become model input. auto: the model's chat template if it has one, "
+    "else alpaca (the papers' Alpaca prompt); where two models must read the same text "
+    "(predict-loss), alpaca unless both have the same chat template",
+    "skip_bad": "set malformed records aside with their reason (rejected.jsonl; skipped.jsonl "
+    "for train, eval.json for eval) instead of stopping at the first one",
+    "max_tokens": "context limit per record, in tokens: a longer prompt is cut from the left "
+    "(flagged 'truncated'); a record whose response alone does not fit is set aside as "
+    "'too_long'",
+    "batch_size": "sequences per forward pass: records, or in clear and eval the sampled and "
+    "generated answers",
+    "device": "cpu or cuda",
+    "precision": "auto: float32 on a CPU, bfloat16 on a GPU. bfloat16 on a CPU is 2.1-2.3x "
+    "faster with avx512_bf16 or AMX (docs/performance.md), much slower without; scores are "
+    "cached per precision; training in bfloat16 is mixed precision (float32 weights) and saves "
+    "the model in bfloat16",
+}
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -51,12 +87,51 @@ def from_args(cls, args: argparse.Namespace, **given):
 
 def add_device(p) -> None:
     """``--device``: the same option, meaning and default in every command."""
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--device", default="cpu", help=SHARED_HELP["device"])
 
 
 def add_format(p) -> None:
-    """``--format``, as ``tamis score`` reads it (None: detected from the first record)."""
-    p.add_argument("--format", choices=FORMATS, default=None, help="as for tamis score")
+    """``--format`` (None: detected from the first record), and the field mapping: ``--field``
+    and ``--id-field`` both add (field, column) pairs to ``fields``."""
+    p.add_argument("--format", choices=FORMATS, default=None, help=SHARED_HELP["format"])
+    p.add_argument(
+        "--field",
+        dest="fields",
+        action="append",
+        type=parse_field,
+        default=None,
+        metavar="FIELD=COLUMN",
+        help=SHARED_HELP["field"],
+    )
+    p.add_argument(
+        "--id-field",
+        dest="fields",
+        action="append",
+        type=lambda column: ("id", column),
+        default=None,
+        metavar="COLUMN",
+        help=SHARED_HELP["id_field"],
+    )
+
+
+def add_quiet(p) -> None:
+    """``-q``: no progress bars, no summary (commands with ``-v`` use ``add_verbosity``)."""
+    p.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
+
+
+def add_reading(p, batch_size: bool = True) -> None:
+    """How a model reads DATA, the same in every command: ``--format``, ``--template``,
+    ``--skip-bad``, ``--max-tokens``, ``--batch-size``, ``--device`` and ``--precision``."""
+    add_format(p)
+    p.add_argument("--template", choices=TEMPLATES, default="auto", help=SHARED_HELP["template"])
+    p.add_argument("--skip-bad", action="store_true", help=SHARED_HELP["skip_bad"])
+    p.add_argument(
+        "--max-tokens", type=int, default=DEFAULT_MAX_TOKENS, help=SHARED_HELP["max_tokens"]
+    )
+    if batch_size:
+        p.add_argument("--batch-size", type=int, default=8, help=SHARED_HELP["batch_size"])
+    add_device(p)
+    p.add_argument("--precision", choices=PRECISIONS, default="auto", help=SHARED_HELP["precision"])
 
 
 def add_ray_args(p) -> None:

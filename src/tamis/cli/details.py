@@ -10,10 +10,12 @@ from pathlib import Path
 SHOWN_DROPS = 5  # junk records listed with their detail
 
 
-def add_verbosity(p, quiet_help: str) -> None:
+def add_verbosity(p) -> None:
     """``-q`` and ``-v``, one or the other."""
+    from tamis.cli.common import add_quiet
+
     group = p.add_mutually_exclusive_group()
-    group.add_argument("-q", "--quiet", action="store_true", help=quiet_help)
+    add_quiet(group)
     group.add_argument(
         "-v",
         "--verbose",

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tamis.cli.common import add_device, add_format, add_out, command
-from tamis.data.remote import data_arg
+from tamis.cli.common import add_data_and_out, add_quiet, add_reading, command
 from tamis.engines.eval_job import eval_job
-from tamis.model.render import TEMPLATES
+from tamis.engines.train_job import TARGET_MODEL
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -17,18 +16,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         subparsers,
         "eval",
         help="held-out loss, ROUGE-L / exact match, and judged preference of a model",
-        description="Evaluate MODEL on held-out records: response loss and perplexity, greedy "
-        "answers scored by ROUGE-L and exact match against the references, and optionally "
-        "the preference of a judge model between MODEL's and another model's answers. Writes "
-        "DIR/eval.json and DIR/eval_records.jsonl.",
+        description="Evaluate --model on the held-out records of DATA: response loss and "
+        "perplexity, greedy answers scored by ROUGE-L and exact match against the references, "
+        "and optionally the preference of a judge model between its answers and another "
+        "model's. Writes DIR/eval.json and DIR/eval_records.jsonl.",
     )
-    p.add_argument("model", metavar="MODEL", help="a model name, folder (e.g. DIR/model) or .gguf")
+    add_data_and_out(p, "held-out instruction data: a path or URL, as for tamis score")
     p.add_argument(
-        "--data", required=True, type=data_arg, help="held-out instruction data: a path or URL"
+        "--model",
+        default=TARGET_MODEL,
+        help="the model to evaluate: a name, a folder (e.g. DIR/model of tamis train) or .gguf",
     )
-    add_out(p)
     p.add_argument("--no-generate", dest="generate", action="store_false", help="loss only")
-    p.add_argument("--max-new-tokens", type=int, default=128, help="tokens per greedy answer")
+    p.add_argument("--max-new-tokens", type=int, default=128, help="tokens per generated answer")
     p.add_argument(
         "--generate-limit",
         type=int,
@@ -41,15 +41,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument("--against", default=None, metavar="MODEL_B", help="compare with this model")
     p.add_argument("--judge", default=None, metavar="JUDGE", help="the model that compares")
-    add_format(p)
-    p.add_argument(
-        "--template", choices=TEMPLATES, default="auto", help="as in training (tamis train)"
-    )
-    p.add_argument("--skip-bad", action="store_true", help="leave out bad records")
-    p.add_argument("--max-tokens", type=int, default=1024, help="context limit")
-    p.add_argument("--batch-size", type=int, default=8, help="sequences per batch")
-    add_device(p)
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    add_reading(p.add_argument_group("how the model reads DATA (the same in every command)"))
+    add_quiet(p)
     p.set_defaults(func=_cmd_eval)
     return p
 
@@ -59,7 +52,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         k: getattr(args, k)
         for k in (
             "generate", "max_new_tokens", "generate_limit", "short_words", "against", "judge",
-            "format", "template", "skip_bad", "max_tokens", "batch_size", "device", "quiet",
+            "format", "fields", "template", "skip_bad", "max_tokens", "batch_size", "device",
+            "precision", "quiet",
         )
     }  # fmt: skip
     r = eval_job(args.model, args.data, args.out, opts)
@@ -73,4 +67,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         if "preference" in r:
             parts.append(f"preferred over {r['against']} {r['preference']:.3f}")
         print(f"{r['records']} records: " + ", ".join(parts) + f" -> {args.out}", file=sys.stderr)
+    from tamis.report.build import write_report_after_job
+
+    write_report_after_job(args.out, args.quiet)  # last: the job's outputs are complete
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tamis.cli.common import add_out, command
+from tamis.cli.common import add_out, add_quiet, command
 from tamis.engines.experiment import run_experiment
 from tamis.engines.experiment_results import table
 
@@ -26,7 +26,7 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("config", metavar="CONFIG", type=Path, help="experiment configuration (YAML)")
     add_out(p)
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
+    add_quiet(p)
 
     def run(args: argparse.Namespace) -> int:
         import sys

@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument(
         "--seed", type=int, default=0, help="seed of --by random and of --method s2l's draws"
     )
-    add_verbosity(sel, "no summary")
+    add_verbosity(sel)
     sel.set_defaults(func=_cmd_select)
     run = command(
         sub,
@@ -77,8 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="score DATA, then select, all into DIR (the main job)",
         description=f"Score DATA, then select. Without --by, the default recipe: {RECIPE}.",
     )
+    selection = run.add_argument_group("selection: what is kept (as in tamis select)")
     _score_args(run)
-    _select_args(run)
+    _select_args(selection)  # listed in --help before the reading, Ray and LP groups
     run.set_defaults(func=_cmd_run)
     # the other commands' modules are light: each loads its heavy dependencies when it runs
     from tamis.cli import clear, eval, experiment, predict_loss, report, train, transfer

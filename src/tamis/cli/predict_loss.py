@@ -7,12 +7,10 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from tamis.cli.common import add_data_and_out, add_device, add_format, command
+from tamis.cli.common import CACHE_HELP, add_data_and_out, add_quiet, add_reading, command
 from tamis.engines.predict_loss import LARGE_MODEL, PRED, PredictLossConfig, predict_loss_job
 from tamis.model.loading import DEFAULT_MODEL
-from tamis.model.render import TEMPLATES
 from tamis.predict.regression import REGRESSORS
-from tamis.scorers.score import DEFAULT_MAX_TOKENS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -38,25 +36,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         default="ridge",
         help="ridge: standardised features, alpha by RidgeCV; gbm: HistGradientBoosting",
     )
-    p.add_argument(
-        "--template",
-        choices=TEMPLATES,
-        default="alpaca",
-        help="one template for both models, so both read the same tokens (auto would give "
-        "the small model its chat template and the base Gemma alpaca)",
-    )
-    add_format(p)
-    p.add_argument("--skip-bad", action="store_true", help="set bad records aside, as for score")
-    p.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS, help="context limit")
-    p.add_argument("--batch-size", type=int, default=8, help="records per forward pass")
-    add_device(p)
-    p.add_argument(
-        "--cache",
-        default=None,
-        metavar="PATH",
-        help="score cache for both models (default: DIR/cache/nll.sqlite)",
-    )
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    add_reading(p.add_argument_group("how the models read DATA (the same in every command)"))
+    p.add_argument("--cache", default=None, metavar="PATH", help=CACHE_HELP)
+    add_quiet(p)
     p.set_defaults(func=run)
     return p
 
@@ -80,8 +62,10 @@ def summary(manifest: dict, out: Path) -> str:
         return f"Pearson {_fmt(d['pearson'])}, Spearman {_fmt(d['spearman'])}"
 
     small, large = manifest["model"]["name"], manifest["large_model"]["name"]
+    size, asked = r["sample"]["size"], r["sample"].get("asked", r["sample"]["size"])
+    note = f" (asked for {asked}: all that both models can score)" if size < asked else ""
     lines = [
-        f"scored {r['scorable']} records with {small}, {r['sample']['size']} with {large}",
+        f"scored {r['scorable']} records with {small}, {size} with {large}{note}",
         f"held out ({m['folds']}-fold CV on the sample), predicting {large}'s ce:",
         f"  {r['fitted']['regressor']} (scores + prompt embedding): {corr(m['regressor'])}",
     ]

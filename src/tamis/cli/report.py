@@ -19,9 +19,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description="Write one HTML page, readable offline, about a tamis output folder: for "
         "run, select, score and clear folders a summary, a histogram of every score with the "
         "selection cut, scatter plots, sortable and searchable tables of the top and bottom "
-        "records by every score, a per-category breakdown and (clear) the corrections; for "
-        "experiment folders the results table and loss curves. run, select, clear and "
-        "experiment write it themselves.",
+        "records by every score, every dropped record, a per-category breakdown and (clear) "
+        "the corrections; for train folders the loss curves (training and held-out) and every "
+        "step; for eval folders the metrics and every record's answer; for experiment folders "
+        "the results table and loss curves. run, select, clear, train, eval and experiment "
+        "write it themselves.",
     )
     p.add_argument("dir", metavar="DIR", type=Path, help="a tamis output folder")
     p.add_argument(

@@ -6,13 +6,19 @@ import argparse
 import sys
 from pathlib import Path
 
-from tamis.cli.common import add_data_and_out, add_device, add_ray_args, from_args, ray_options
+from tamis.cli.common import (
+    CACHE_HELP,
+    FRESH_HELP,
+    add_data_and_out,
+    add_ray_args,
+    add_reading,
+    from_args,
+    ray_options,
+)
 from tamis.cli.details import add_verbosity, score_details, selection_details
 from tamis.cli.select import _print_counts, _selection
-from tamis.data.records import FORMATS
 from tamis.model.finetune import LP_METHODS, TRAIN_PRECISIONS, TrainConfig
-from tamis.model.loading import DEFAULT_MODEL, PRECISIONS
-from tamis.model.render import TEMPLATES
+from tamis.model.loading import DEFAULT_MODEL
 from tamis.scorers import DEFAULT_SCORERS, SCORERS
 from tamis.scorers.ensemble import METHODS as COMBINE_METHODS
 from tamis.select.selection import check_columns
@@ -39,19 +45,6 @@ def _score_args(p: argparse.ArgumentParser) -> None:
         "columns SCORE__MODEL and SCORE_disagreement are written too)",
     )
     p.add_argument(
-        "--format",
-        choices=FORMATS,
-        default=None,
-        help="input format (default: detected from the first record)",
-    )
-    p.add_argument(
-        "--template",
-        choices=TEMPLATES,
-        default="auto",
-        help="auto: the model's chat template if it has one, else alpaca (the papers' "
-        "Alpaca prompt)",
-    )
-    p.add_argument(
         "--scorer",
         action="append",
         default=None,
@@ -62,35 +55,12 @@ def _score_args(p: argparse.ArgumentParser) -> None:
         "'lp' for learning percentage (fine-tunes a copy of the model, see --lp-*); 'rating' for "
         "the model's 1-5 judgement of each record (expected rating from the digit probabilities)",
     )
-    p.add_argument(
-        "--max-tokens",
-        type=int,
-        default=2048,
-        help="context limit per record; longer prompts are cut from the left (flagged "
-        "'truncated'), responses that do not fit are dropped as 'too_long'",
-    )
-    p.add_argument("--batch-size", type=int, default=8, help="records per forward pass")
-    add_device(p)
-    p.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default="auto",
-        help="auto: float32 on a CPU, bfloat16 on a GPU. bfloat16 on a CPU: about 2.4x faster "
-        "with avx512_bf16 or AMX (same ranking, scores within a few %%), much slower without; "
-        "scores are cached per precision",
-    )
-    p.add_argument(
-        "--skip-bad",
-        action="store_true",
-        help="send malformed records to rejected.jsonl with their reason instead of "
-        "stopping at the first one",
-    )
+    add_reading(p.add_argument_group("how the model reads DATA (the same in every command)"))
     p.add_argument(
         "--cache",
         default=None,
         metavar="PATH",
-        help="score cache file (default: DIR/cache/nll.sqlite); share it between runs "
-        "to reuse scores",
+        help=CACHE_HELP,
     )
     p.add_argument(
         "--resume",
@@ -98,8 +68,8 @@ def _score_args(p: argparse.ArgumentParser) -> None:
         help="reuse every score already in the cache; this is always done, the flag "
         "only states it (see --fresh)",
     )
-    p.add_argument("--fresh", action="store_true", help="discard the score cache and score again")
-    add_verbosity(p, "no progress bar or summary")
+    p.add_argument("--fresh", action="store_true", help=FRESH_HELP)
+    add_verbosity(p)
     p.add_argument(
         "--clusters",
         type=int,
@@ -121,7 +91,7 @@ def _score_args(p: argparse.ArgumentParser) -> None:
         help="training precision; bfloat16 is mixed precision (float32 weights), about 1.4-2.1x "
         "faster with avx512_bf16 or AMX. P0..Pn are always scored in float32",
     )
-    lp.add_argument(
+    p.add_argument(
         "--seed",
         type=int,
         default=0,

@@ -26,7 +26,7 @@ from tamis.base.files import atomic_open, jsonl_line
 
 INT_COLUMNS = {"index", "prompt_tokens", "response_tokens", "cluster"}
 # Written beside the scores when present, read back as row fields, never as score columns.
-EXTRA_TEXT = ("junk_signal", "junk_detail")
+EXTRA_TEXT = ("junk_signal", "junk_detail", "dup_exact_of", "dup_near_of")
 TEXT_COLUMNS = {"id", "status", "detail", *EXTRA_TEXT}
 
 
@@ -34,7 +34,7 @@ def write_scores(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    extra = [c for c in EXTRA_TEXT if rows and c in rows[0]]
+    extra = [c for c in EXTRA_TEXT if any(c in row for row in rows)]
     fields = [
         pa.field(
             c,

@@ -9,6 +9,7 @@ a :class:`BadEntry` carrying its reason; without ``skip_bad`` the first bad reco
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from tamis.data.records import (
     Record,
     check_object,
     detect_format,
+    mapped,
     to_record,
 )
 from tamis.data.remote import fetch, is_url, shown, url_name
@@ -57,6 +59,7 @@ class Dataset:
     records: list[Record] = field(default_factory=list)
     bad: list[BadEntry] = field(default_factory=list)
     sha256: str | None = None
+    fields: tuple[tuple[str, str], ...] = ()  # (field, column): read field from column
 
     @property
     def n_input(self) -> int:
@@ -64,7 +67,12 @@ class Dataset:
 
 
 def read_dataset(
-    path: Any, fmt: str | None = None, skip_bad: bool = False, *, name: str | None = None
+    path: Any,
+    fmt: str | None = None,
+    skip_bad: bool = False,
+    *,
+    name: str | None = None,
+    fields: Sequence[Sequence[str]] = (),
 ) -> Dataset:
     """Read and normalise every record of ``path``.
 
@@ -82,22 +90,44 @@ def read_dataset(
     ``path`` may also be the records themselves: a list of dicts, a ``pandas.DataFrame``, a
     ``datasets.Dataset`` or a ``pyarrow.Table`` (see :mod:`tamis.data.memory`); messages then
     name each record by its row (``row 3``), and ``Dataset.sha256`` hashes the rows' content.
+
+    ``fields``: (field, column) pairs, each field tamis reads (``instruction``, ``output``,
+    ``id``...) taken from the user's column of another name (``--field output=answer``,
+    ``--id-field uid``); each record's ``raw`` keeps the user's own names.
     """
     if fmt is not None and fmt not in FORMATS:
         raise TamisError(f"unknown format '{fmt}'; choose one of: {', '.join(FORMATS)}")
+    fields = _check_fields(fields)
     if not isinstance(path, (str, Path)):  # a list of dicts, a DataFrame, a datasets.Dataset
         label, items, sha256 = memory_items(path)
-        data = _read_items(items, name or label, fmt, skip_bad, name or label)
-        data.sha256 = sha256
+        data = _read_items(_mapped(items, fields), name or label, fmt, skip_bad, name or label)
+        data.sha256, data.fields = sha256, fields
         return data
     if is_url(path):
         suffix, compression = file_type(url_name(path))
         check_type(shown(path), suffix, compression)  # before copying a file tamis cannot read
         with fetch(path) as copy:
-            return _read_copy(copy, path, fmt, skip_bad)
-    path = Path(path)
-    name = str(path) if name is None else name
-    return _read_parts(local_parts(path, name), name, fmt, skip_bad, path)
+            data = _read_copy(copy, path, fmt, skip_bad, fields)
+    else:
+        path = Path(path)
+        name = str(path) if name is None else name
+        data = _read_parts(local_parts(path, name), name, fmt, skip_bad, path, fields)
+    data.fields = fields
+    return data
+
+
+def _check_fields(fields: Sequence[Sequence[str]]) -> tuple[tuple[str, str], ...]:
+    pairs = tuple((str(name), str(column)) for name, column in fields or ())
+    names = [name for name, _ in pairs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise TamisError(f"--field {twice[0]} is given twice; map each field from one column")
+    return pairs
+
+
+def _mapped(items: list[Item], fields: tuple[tuple[str, str], ...]) -> list[Item]:
+    """Items whose objects carry tamis' field names, each with its original object after it."""
+    return [(where, mapped(obj, fields), error, obj) for where, obj, error, *_ in items]
 
 
 def read_again(info: dict[str, Any], skip_bad: bool) -> Dataset:
@@ -113,29 +143,32 @@ def read_again(info: dict[str, Any], skip_bad: bool) -> Dataset:
                 raise TamisError(
                     f"{url}: the object changed since it was scored; run tamis score again"
                 )
-            return _read_copy(copy, where, info.get("format"), skip_bad)
+            data = _read_copy(copy, where, info.get("format"), skip_bad, info.get("fields", ()))
+            data.fields = tuple(map(tuple, info.get("fields", ())))
+            return data
     path = Path(where)
     if not exists(path):
         raise TamisError(f"{path}: the scored input file is gone; restore it or score again")
     if expected and source_sha256(path) != expected:
         raise TamisError(f"{path}: the file changed since it was scored; run tamis score again")
-    return read_dataset(path, info.get("format"), skip_bad)
+    return read_dataset(path, info.get("format"), skip_bad, fields=info.get("fields", ()))
 
 
-def _read_copy(copy, url: str, fmt: str | None, skip_bad: bool) -> Dataset:
+def _read_copy(copy, url: str, fmt: str | None, skip_bad: bool, fields=()) -> Dataset:
     """A URL's object from its local copy: the file type from the URL's name (the copy's name
     keeps only the last suffix: ``.gz`` of ``data.jsonl.gz``), messages naming the URL."""
     suffix, compression = file_type(url_name(url))
     check_type(shown(url), suffix, compression)
     part = Part(copy.path, shown(url), suffix, magic(copy.path) or compression)
-    data = _read_parts([part], shown(url), fmt, skip_bad)
+    data = _read_parts([part], shown(url), fmt, skip_bad, None, _check_fields(fields))
     data.path, data.sha256 = url, copy.sha256
     return data
 
 
 def _read_parts(
-    parts: list[Part], name: str, fmt: str | None, skip_bad: bool, path: Path | None = None
-) -> Dataset:
+    parts: list[Part], name: str, fmt: str | None, skip_bad: bool, path: Path | None = None,
+    fields: tuple[tuple[str, str], ...] = (),
+) -> Dataset:  # fmt: skip
     """:func:`read_dataset` of local parts (one file, or a folder's); messages call the whole
     ``name`` and each record by its part's name and line or row."""
     items: list[Item] = []
@@ -151,7 +184,8 @@ def _read_parts(
             f"{name}: no records found (only blank lines, an empty list or a header); "
             "add records or point tamis at another file"
         )
-    return _read_items(items, name, fmt, skip_bad, path if path is not None else parts[0].path)
+    path = path if path is not None else parts[0].path
+    return _read_items(_mapped(items, fields), name, fmt, skip_bad, path)
 
 
 def _read_items(
@@ -165,17 +199,19 @@ def _read_items(
         fmt = _detect(name, items, skip_bad)
     data = Dataset(path, fmt)
     seen: dict[str, str] = {}
-    for index, (where, obj, error) in enumerate(items):
+    for index, (where, obj, error, *own) in enumerate(items):
         try:
             if error is not None:
                 raise error
             record = to_record(obj, fmt, where)
+            if own:  # read under a field mapping: the user's object, with the user's names
+                record.raw = own[0]
             if record.id in seen:
                 raise _duplicate(record, where, seen[record.id])
         except BadRecord as bad:
             if not skip_bad:
                 raise
-            raw = obj if error is None else getattr(error, "text", None)
+            raw = (own[0] if own else obj) if error is None else getattr(error, "text", None)
             data.bad.append(BadEntry(index, where, bad.reason, bad.detail, raw))
             continue
         seen[record.id] = where
@@ -210,7 +246,7 @@ def _detect(name: str, items: list, skip_bad: bool) -> str:
     # The first record that fits a format decides, so a bad leading record (say, one missing its
     # output) is reported as what it is, or skipped with --skip-bad, instead of blocking the file.
     first = None
-    for where, obj, error in items:
+    for where, obj, error, *_ in items:
         if error is None and isinstance(obj, dict):
             found = detect_format(obj)
             if found is not None:
@@ -221,10 +257,11 @@ def _detect(name: str, items: list, skip_bad: bool) -> str:
         raise TamisError(
             f"{where}: cannot tell the format from fields {sorted(obj)[:8]}; expected "
             "instruction/output (alpaca), prompt/response, conversations (sharegpt) or "
-            "messages; rename the fields or pass --format"
+            "messages; map your fields to these names (--field instruction=question --field "
+            "output=answer) or pass --format"
         )
     # No record is a JSON object: every one is unreadable, or a list, a string, a number...
-    where, obj, error = items[0]
+    where, obj, error, *_ = items[0]
     if error is None:
         try:
             check_object(obj, where)

@@ -20,10 +20,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tamis.base.errors import BadRecord
+from tamis.base.errors import BadRecord, TamisError
 
 FORMATS = ("alpaca", "prompt-response", "sharegpt", "messages")
 _SHAREGPT_ROLES = {
@@ -112,6 +113,40 @@ def json_type(value: Any) -> str:
         return "number"
     names = {str: "string", list: "list", dict: "object"}
     return names.get(type(value), type(value).__name__)
+
+
+# The fields tamis reads, which --field can take from a column of another name.
+FIELD_NAMES = (
+    "id", "instruction", "input", "output", "prompt", "response", "completion", "system",
+    "conversations", "messages",
+)  # fmt: skip
+
+
+def parse_field(text: str) -> tuple[str, str]:
+    """``"output=answer"`` -> ``("output", "answer")``: tamis' field, and the column it is in."""
+    name, sep, column = text.partition("=")
+    name, column = name.strip(), column.strip()
+    if not sep or not column or name not in FIELD_NAMES:
+        raise TamisError(
+            f"--field {text}: give FIELD=COLUMN with FIELD one of {', '.join(FIELD_NAMES)} "
+            "(e.g. --field instruction=question --field output=answer)"
+        )
+    return name, column
+
+
+def mapped(obj: Any, fields: Sequence[Sequence[str]]) -> Any:
+    """``obj`` as tamis reads it under the field mapping ``fields`` ((field, column) pairs): each
+    field taken from its column, the column's own name dropped. The user's object is unchanged."""
+    if not fields or not isinstance(obj, dict):
+        return obj
+    view = dict(obj)
+    for _, column in fields:
+        if column in obj:
+            view.pop(column, None)
+    for name, column in fields:
+        if column in obj:
+            view[name] = obj[column]
+    return view
 
 
 def check_object(obj: Any, where: str) -> None:

@@ -14,7 +14,8 @@ command's on the same records and options::
     kept = tamis.curate(df, keep=0.5).selected # the junk filter, then a random half
 
 Added columns: every score column of ``scores.parquet``, ``junk_signal`` and ``junk_detail``
-with the junk score, and ``tamis_status`` (``ok``, or why a record was not scored: a bad record
+with the junk score, ``dup_exact_of`` and ``dup_near_of`` (the id a duplicate repeats) with the
+duplicate scores, and ``tamis_status`` (``ok``, or why a record was not scored: a bad record
 with ``skip_bad=True``, ``too_long``...). The score cache is a temporary file unless ``cache``
 names one (reuse it to score again without recomputing).
 """
@@ -36,7 +37,7 @@ from tamis.select.methods import DEFAULT_BY
 from tamis.select.options import parse_keep
 from tamis.select.selection import Decision, Selection, select
 
-META = ("junk_signal", "junk_detail")
+META = ("junk_signal", "junk_detail", "dup_exact_of", "dup_near_of")
 STATUS = "tamis_status"
 
 
@@ -117,14 +118,14 @@ def _scored(data, scorers, model, cache, progress, options) -> _Scored:
         )
     cfg = ScoreConfig(model=model, scorers=names, cache=str(cache) if cache else None, **options)
     check_score_config(cfg)
-    dataset = read_dataset(data, cfg.format, cfg.skip_bad)
+    dataset = read_dataset(data, cfg.format, cfg.skip_bad, fields=cfg.fields)
     with tempfile.TemporaryDirectory(prefix="tamis-") as tmp:
         result, _ = score_records(dataset, cfg, Path(tmp), progress)
     rows = sorted(result.rows, key=lambda r: r["index"])
     position = _positions(dataset)
     if sorted(position[r["index"]] for r in rows) != list(range(dataset.n_input)):
         raise RuntimeError("internal error: scores lost records; please report this")
-    columns = [*result.columns, *(c for c in META if rows and c in rows[0])]
+    columns = [*result.columns, *(c for c in META if any(c in row for row in rows))]
     by_position = {position[r["index"]]: r for r in rows}
     ordered = [by_position[p] for p in range(dataset.n_input)]
     added = {c: [r.get(c) for r in ordered] for c in columns}

@@ -60,6 +60,7 @@ class ClearJob(ScoringOptions, EngineOptions):
     """``tamis clear``: the shared options of :mod:`tamis.engines.options`, and these."""
 
     model: str = DEFAULT_MODEL
+    precision: str = "auto"  # float32 on a CPU, bfloat16 on a GPU
     fresh: bool = False
     keep: int | float | None = 0.8  # the most confident records kept (before corrections)
     threshold: float | None = None  # drop confidence below this
@@ -80,7 +81,7 @@ def clear_job(data_path: str | Path, out_dir: str | Path, job: ClearJob, progres
         raise TamisError(f"unknown --engine '{job.engine}'; choose one of: {', '.join(ENGINES)}")
     if job.engine == "ray":
         job.ray.check()
-    data = read_dataset(data_path, job.format, job.skip_bad)
+    data = read_dataset(data_path, job.format, job.skip_bad, fields=job.fields)
     steps = _RaySteps if job.engine == "ray" else _LocalSteps
     with steps(data, job, out_dir, progress) as step:
         by_index, sampled = step.confidence()
@@ -130,7 +131,7 @@ class _LocalSteps:
         from tamis.model.loading import load_model
 
         self.job, self.progress = job, progress
-        self.lm = load_model(job.model, job.device)
+        self.lm = load_model(job.model, job.device, job.precision)
         self.embedder = load_embedder(job.device)
         template = resolve_template(job.template, self.lm.tokenizer)
         self.encoded, self.by_index = encode_dataset(
@@ -171,9 +172,12 @@ class _RaySteps:
         self.folder = out_dir / SHARD_DIR
         if job.fresh:
             shutil.rmtree(self.folder, ignore_errors=True)
+        from tamis.model.loading import resolve_precision
+
+        precision = resolve_precision(job.precision, job.device)
         self.spec = ShardSpec(
-            job.model, job.device, "float32", job.template, job.max_tokens, job.batch_size, (),
-            data.format, task="confidence", clear=asdict(job.clear),
+            job.model, job.device, precision, job.template, job.max_tokens, job.batch_size, (),
+            data.format, task="confidence", clear=asdict(job.clear), fields=data.fields,
         )  # fmt: skip
         self.model: dict = {}
         self.stats: dict = {}

@@ -46,8 +46,8 @@ def eval_job(model: str, data_path: str | Path, out_dir: str | Path, opts: dict[
         raise TamisError(f"--generate-limit {opts['generate_limit']}: must be at least 1")
     if (opts["against"] is None) != (opts["judge"] is None):
         raise TamisError("--against and --judge go together: give both, or neither")
-    data = read_dataset(data_path, opts["format"], opts["skip_bad"])
-    lm = load_model(model, opts["device"])
+    data = read_dataset(data_path, opts["format"], opts["skip_bad"], fields=opts.get("fields", ()))
+    lm = load_model(model, opts["device"], opts.get("precision", "auto"))
     with open_cache(out_dir, None) as cache:
         result = score_dataset(
             data, lm, get_scorers(["ce", "tokens"]), cache, opts["template"],
@@ -149,7 +149,7 @@ def _preference(answers, records, order, per, result, cache, opts) -> dict[str, 
     from tamis.model.render import TooLong, encode, resolve_template
     from tamis.scorers.judge import preference
 
-    other = load_model(opts["against"], opts["device"])
+    other = load_model(opts["against"], opts["device"], opts.get("precision", "auto"))
     # B reads the prompts through its own tokenizer and template; a record too long for it is
     # left out of the comparison (and counted).
     template = resolve_template(opts["template"], other.tokenizer)
@@ -162,7 +162,7 @@ def _preference(answers, records, order, per, result, cache, opts) -> dict[str, 
     both = [i for i in order if i in theirs_encoded]
     theirs = _answers(other, theirs_encoded, both, cache, opts)
     del other
-    judge = load_model(opts["judge"], opts["device"])
+    judge = load_model(opts["judge"], opts["device"], opts.get("precision", "auto"))
     mine = dict(zip(order, answers, strict=True))
     # preference() gives P(candidate better than the record's response): MODEL's answer goes in
     # as the response and B's as the candidate; both orders are asked.

@@ -87,7 +87,7 @@ def score_job(
     start = time.perf_counter()
     out_dir = Path(out_dir)
     check_score_config(cfg)
-    data = read_dataset(data_path, cfg.format, cfg.skip_bad)
+    data = read_dataset(data_path, cfg.format, cfg.skip_bad, fields=cfg.fields)
     result, infos = score_records(data, cfg, out_dir, progress)
     write_scores(out_dir / "scores.parquet", result.rows, result.columns)
     manifest = {
@@ -169,7 +169,7 @@ def _score_on_ray(data: Dataset, scorers, cfg: ScoreConfig, out_dir: Path, progr
     model_scorers = [s for s in scorers if not isinstance(s, TextScorer)]
     spec = ShardSpec(
         cfg.model, cfg.device, cfg.precision, cfg.template, cfg.max_tokens, cfg.batch_size,
-        tuple(s.name for s in model_scorers), data.format,
+        tuple(s.name for s in model_scorers), data.format, fields=data.fields,
     )  # fmt: skip
     if cfg.fresh:
         import shutil

@@ -29,12 +29,15 @@ def input_info(data_path: str | Path, data: Dataset) -> dict[str, Any]:
     given, with the sha256 of the bytes that were read (``data.sha256``)."""
     from tamis.data.remote import is_url
 
+    # the field mapping (--field, --id-field), when there is one: select reads the input with it
+    mapping = {"fields": [list(pair) for pair in data.fields]} if data.fields else {}
     if is_url(data_path):
         return {
             "path": data_path,
             "sha256": data.sha256,
             "format": data.format,
             "records": data.n_input,
+            **mapping,
         }
     path = Path(data_path)
     return {
@@ -42,6 +45,7 @@ def input_info(data_path: str | Path, data: Dataset) -> dict[str, Any]:
         "sha256": source_sha256(path),
         "format": data.format,
         "records": data.n_input,
+        **mapping,
     }
 
 

@@ -2,7 +2,7 @@
 reads records, and where the work runs. Each job's configuration adds its own fields to these
 (:class:`~tamis.engines.jobs.ScoreConfig`, :class:`~tamis.engines.clear_job.ClearJob`,
 :class:`~tamis.engines.train_job.TrainJob`, :class:`~tamis.engines.predict_loss.PredictLossConfig`);
-a job may give a field another default (training reads 1,024 tokens, not 2,048)."""
+a job may give a field another default (``tamis train`` fine-tunes the larger target model)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ class InputOptions:
 
     format: str | None = None
     skip_bad: bool = False
+    # (field, column) pairs: a field tamis reads taken from a column of another name
+    fields: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass

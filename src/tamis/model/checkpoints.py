@@ -1,5 +1,5 @@
-"""What a training run leaves on disk: its checkpoints (to resume from) and the step log (one JSON
-line per optimizer step, with a progress bar)."""
+"""What a training run leaves on disk: its checkpoints (to resume from), the step log (one JSON
+line per optimizer step, with a progress bar) and the held-out log (one line per evaluation)."""
 
 from __future__ import annotations
 
@@ -121,3 +121,51 @@ def step_log(path: Path, progress: bool):
             self.bar.close()
 
     return StepLog()
+
+
+def held_out_log(path: Path, evaluate, every: int):
+    """A Trainer callback: ``evaluate(model) -> (loss, tokens)`` on the held-out records before
+    the first step, every ``every`` steps (0: at each epoch's end) and after the last, one JSON
+    line each in ``path``: ``{step, epoch, loss, tokens}``. A resumed run evaluates its starting
+    step again only when that evaluation was due and is missing."""
+    from transformers import TrainerCallback
+
+    def logged() -> set[int]:
+        if not path.is_file():
+            return set()
+        return {json.loads(line)["step"] for line in path.read_text().splitlines() if line.strip()}
+
+    class HeldOutLog(TrainerCallback):
+        def run(self, state, model) -> None:
+            if state.global_step in logged():
+                return
+            loss, tokens = evaluate(model)
+            row = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 6)}
+            with path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps({**row, "loss": loss, "tokens": tokens}) + "\n")
+
+        def due(self, state) -> bool:
+            step, epoch = state.global_step, state.epoch or 0.0
+            at_epoch_end = abs(epoch - round(epoch)) < 1e-6
+            return (
+                step == 0
+                or step == state.max_steps
+                or (step % every == 0 if every else at_epoch_end)
+            )
+
+        def on_train_begin(self, args, state, control, model=None, **kwargs):
+            if self.due(state):
+                self.run(state, model)
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            if every and state.global_step % every == 0:
+                self.run(state, model)
+
+        def on_epoch_end(self, args, state, control, model=None, **kwargs):
+            if not every:
+                self.run(state, model)
+
+        def on_train_end(self, args, state, control, model=None, **kwargs):
+            self.run(state, model)
+
+    return HeldOutLog()

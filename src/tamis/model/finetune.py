@@ -15,13 +15,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from tamis.base.errors import TamisError
+from tamis.model.batches import Collator, EpochLengthSampler, held_out_loss
 from tamis.model.checkpoints import (
     checkpoint_step,
+    held_out_log,
     last_checkpoint,
     load_weights,
     newest_checkpoint,
@@ -29,7 +32,7 @@ from tamis.model.checkpoints import (
     truncate_log,
 )
 from tamis.model.loading import peft_quietly
-from tamis.model.render import IGNORE, Encoded
+from tamis.model.render import Encoded
 
 METHODS = ("full", "lora", "prompt-tuning")
 # Learning percentage scores the trained model with the runner, which reads the decoder directly:
@@ -41,7 +44,15 @@ LP_METHODS = ("full", "lora")
 TRAIN_PRECISIONS = ("float32", "bfloat16")
 # Fields added after runs were already keyed by digest(): left out of the digest while they hold
 # their default, so earlier checkpoints and cache entries stay valid.
-_LATER_FIELDS = {"num_virtual_tokens": 20, "save_steps": 0, "precision": "float32"}
+_LATER_FIELDS = {
+    "num_virtual_tokens": 20,
+    "save_steps": 0,
+    "precision": "float32",
+    "max_steps": 0,
+    "lora_targets": "all-linear",
+}
+# LoRA on every linear layer of the decoder (peft's "all-linear": the output head excepted).
+ALL_LINEAR = "all-linear"
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,9 @@ class TrainConfig:
     num_virtual_tokens: int = 20  # prompt tuning: length of the trained soft prompt
     save_steps: int = 0  # tamis train: also checkpoint every N optimizer steps (0: per epoch only)
     precision: str = "float32"  # bfloat16: mixed precision (see TRAIN_PRECISIONS)
+    max_steps: int = 0  # tamis train: stop after this many optimizer steps (0: run every epoch)
+    # LoRA: the module names given adapters, comma-separated (e.g. "q_proj,v_proj"), or all-linear
+    lora_targets: str = ALL_LINEAR
 
     def check(self) -> None:
         if self.method not in METHODS:
@@ -86,6 +100,14 @@ class TrainConfig:
             )
         if self.save_steps < 0:
             raise TamisError(f"save-steps must be 0 (per epoch) or more, got {self.save_steps}")
+        if self.max_steps < 0:
+            raise TamisError(f"max-steps must be 0 (every epoch) or more, got {self.max_steps}")
+        if not 0 <= self.lora_dropout < 1:
+            raise TamisError(f"lora-dropout must be in [0, 1), got {self.lora_dropout}")
+        if not [t for t in self.lora_targets.split(",") if t.strip()]:
+            raise TamisError(
+                "lora-targets is empty; give module names (q_proj,v_proj) or all-linear"
+            )
 
     def digest(self) -> str:
         """A short hash of every hyper-parameter: names checkpoints and cache entries."""
@@ -95,27 +117,6 @@ class TrainConfig:
             if not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])
         }
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
-
-
-class Collator:
-    """Pads ``input_ids`` (pad id) and ``labels`` (-100) on the right; builds the attention mask."""
-
-    def __init__(self, pad_id: int):
-        self.pad_id = pad_id
-
-    def __call__(self, items: list[dict[str, list[int]]]) -> dict[str, Any]:
-        import torch
-
-        width = max(len(i["input_ids"]) for i in items)
-        ids = torch.full((len(items), width), self.pad_id, dtype=torch.long)
-        labels = torch.full((len(items), width), IGNORE, dtype=torch.long)
-        mask = torch.zeros((len(items), width), dtype=torch.long)
-        for row, item in enumerate(items):
-            n = len(item["input_ids"])
-            ids[row, :n] = torch.tensor(item["input_ids"])
-            labels[row, :n] = torch.tensor(item["labels"])
-            mask[row, :n] = 1
-        return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
 def prepare_model(model, cfg: TrainConfig):
@@ -144,15 +145,32 @@ def prepare_model(model, cfg: TrainConfig):
         )
         with peft_quietly():
             return get_peft_model(model, soft)
+    targets = [t.strip() for t in cfg.lora_targets.split(",") if t.strip()]
     lora = LoraConfig(
         r=cfg.lora_r,
         lora_alpha=cfg.lora_alpha,
         lora_dropout=cfg.lora_dropout,
-        target_modules="all-linear",
+        target_modules=ALL_LINEAR if targets == [ALL_LINEAR] else targets,
         task_type="CAUSAL_LM",
     )
-    with peft_quietly():
-        return get_peft_model(model, lora)
+    try:
+        with peft_quietly():
+            return get_peft_model(model, lora)
+    except ValueError as e:  # peft: "Target modules {...} not found in the base model"
+        raise TamisError(
+            f"--lora-targets {cfg.lora_targets}: {e}. This model's linear layers are named: "
+            f"{', '.join(linear_names(model))} (or give all-linear)"
+        ) from None
+
+
+def linear_names(model) -> list[str]:
+    """The distinct last names of the model's linear layers (what ``--lora-targets`` takes)."""
+    import torch
+
+    names = {
+        n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)
+    }
+    return sorted(names)
 
 
 def train_by_epoch(
@@ -177,7 +195,8 @@ def train_by_epoch(
         load_weights(model, last)
         _eval(model, lambda: after_epoch(done, model))
     for epoch in range(done + 1, cfg.epochs + 1):
-        trainer.train(resume_from_checkpoint=str(last) if last else None)
+        with quiet_saves():
+            trainer.train(resume_from_checkpoint=str(last) if last else None)
         last, done = last_checkpoint(out_dir)
         if done != epoch:
             raise RuntimeError(
@@ -204,15 +223,21 @@ def train_model(
     log_path: Path,
     resume: bool,
     progress: bool = True,
+    held_out: list[Encoded] | None = None,
+    eval_steps: int = 0,
+    eval_log_path: Path | None = None,
 ) -> dict[str, Any]:
-    """Train ``model`` (already :func:`prepare_model`-ed) for ``cfg.epochs`` on ``encoded``.
+    """Train ``model`` (already :func:`prepare_model`-ed) for ``cfg.epochs`` on ``encoded``
+    (or ``cfg.max_steps`` steps when set).
 
     Checkpoints (safetensors, with optimizer, scheduler and RNG states) go under ``out_dir`` after
     every epoch, and every ``cfg.save_steps`` steps when set. ``resume`` continues from the newest
     one, with the same data order, so the result equals an uninterrupted run's. Every optimizer
     step appends ``{step, epoch, loss, learning_rate, grad_norm, tokens, tokens_per_s}`` to
     ``log_path`` (JSON Lines); a resumed run first drops the lines after its checkpoint.
-    Returns the Trainer's final metrics.
+    With ``held_out`` records, their response loss (:func:`held_out_loss`) goes to
+    ``eval_log_path`` before training, every ``eval_steps`` steps (0: at each epoch's end) and at
+    the end. Returns the Trainer's final metrics.
     """
     cfg.check()
     last = newest_checkpoint(out_dir) if resume else None
@@ -220,10 +245,30 @@ def train_model(
     truncate_log(log_path, start_step)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = step_log(log_path, progress)
-    trainer = _trainer(model, tokenizer, encoded, cfg, out_dir, False, [log], stop_each_epoch=False)
+    callbacks = [log]
+    if held_out:
+        truncate_log(eval_log_path, start_step)
+        bf16 = cfg.precision == "bfloat16"
+        score = lambda m: held_out_loss(m, tokenizer, held_out, cfg.batch_size, bf16)  # noqa: E731
+        callbacks.append(held_out_log(eval_log_path, score, eval_steps))
+    trainer = _trainer(model, tokenizer, encoded, cfg, out_dir, False, callbacks, False)
     log.trainer = trainer
-    result = trainer.train(resume_from_checkpoint=str(last) if last else None)
+    with quiet_saves():
+        result = trainer.train(resume_from_checkpoint=str(last) if last else None)
     return dict(result.metrics)
+
+
+@contextmanager
+def quiet_saves():
+    """No "Writing model shards" bar from transformers at every checkpoint (the training bar is
+    tamis' own, drawn with tqdm directly)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.enable_progress_bar()
 
 
 def _trainer(
@@ -279,6 +324,14 @@ def _trainer(
             n, self.tokens = self.tokens, 0
             return n
 
+        def _issue_warnings_after_load(self, load_result) -> None:
+            # A checkpoint stores tied output embeddings once, as the input embeddings, so a
+            # missing lm_head.weight is expected (load_weights checks the same); say nothing.
+            if any("lm_head" not in k for k in load_result.missing_keys) or (
+                load_result.unexpected_keys
+            ):
+                super()._issue_warnings_after_load(load_result)
+
         def _get_train_sampler(self, train_dataset=None):
             if not cfg.group_by_length:
                 return super()._get_train_sampler(train_dataset)
@@ -289,6 +342,7 @@ def _trainer(
     args = TrainingArguments(
         output_dir=str(out_dir),
         num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps if cfg.max_steps and not stop_each_epoch else -1,
         learning_rate=cfg.learning_rate,
         per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum,
@@ -317,38 +371,25 @@ def _trainer(
         data_collator=Collator(pad),
         callbacks=[StopAtEpochEnd()] if stop_each_epoch else list(callbacks),
     )
-    if not stop_each_epoch:
-        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-        trainer.remove_callback(ProgressCallback)  # StepLog draws the bar
-        trainer.remove_callback(PrinterCallback)
+    # Neither prints the Trainer's raw dictionary of each step's logs on the console: StepLog
+    # draws tamis train's bar; learning percentage keeps the Trainer's bar without the printing.
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    if stop_each_epoch and progress:
+        trainer.add_callback(_quiet_progress())
     return trainer
 
 
-class EpochLengthSampler:
-    """Length-grouped order (Hugging Face's megabatches: shuffle, then sort by length within
-    groups of 50 batches) drawn from a generator seeded by (seed, epoch).
+def _quiet_progress():
+    from transformers.trainer_callback import ProgressCallback
 
-    The Trainer's own length-grouped sampler draws from the global random state, so a run resumed
-    in the middle of an epoch would see another order than the run it continues; this one gives
-    every epoch the same order whatever happened before (the Trainer calls ``set_epoch``).
-    """
+    class QuietProgress(ProgressCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            pass  # the bar, without a raw dictionary printed under it at every step
 
-    def __init__(self, lengths: list[int], batch_size: int, seed: int):
-        self.lengths, self.batch_size, self.seed, self.epoch = lengths, batch_size, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def __len__(self) -> int:
-        return len(self.lengths)
-
-    def __iter__(self):
-        import torch
-        from transformers.trainer_pt_utils import get_length_grouped_indices
-
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=g))
+    return QuietProgress
 
 
 def _on_cuda(model) -> bool:

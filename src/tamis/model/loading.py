@@ -28,7 +28,7 @@ from tamis.base.files import file_sha256, write_json
 
 DEFAULT_MODEL = "smollm2-135m"
 # auto: float32 on a CPU (it matches the plain computation to 1e-4), bfloat16 on a GPU. On a CPU
-# with avx512_bf16 bfloat16 scored 2.4x faster than float32 (rankings: Spearman >= 0.997); an
+# with avx512_bf16 bfloat16 scored 2.1-2.3x faster than float32 (rankings: Spearman >= 0.997); an
 # earlier reading, probably on a CPU without it, had it 7x slower. int8 dynamic quantization was
 # measured and not shipped. See docs/performance.md.
 PRECISIONS = ("auto", "float32", "bfloat16")
@@ -190,10 +190,7 @@ def load_model(
         raise TamisError(f"unknown device '{device}'; choose one of: cpu, cuda")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise TamisError("--device cuda was given but PyTorch sees no CUDA GPU; use --device cpu")
-    if precision not in PRECISIONS:
-        raise TamisError(f"unknown precision '{precision}'; choose one of: {', '.join(PRECISIONS)}")
-    if precision == "auto":
-        precision = "bfloat16" if device.startswith("cuda") else "float32"
+    precision = resolve_precision(precision, device)
     name, path = resolve(name_or_path)
     sha = model_sha256(path)
     if (path / "adapter_config.json").is_file():
@@ -208,6 +205,15 @@ def load_model(
         model.to(torch.bfloat16)
         sha = hashlib.sha256(f"{sha}+{precision}".encode()).hexdigest()
     return LoadedModel(name, path, sha, model, tokenizer, device, precision)
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """``auto`` -> bfloat16 on a GPU, float32 on a CPU; float32 and bfloat16 as they are."""
+    if precision not in PRECISIONS:
+        raise TamisError(f"unknown precision '{precision}'; choose one of: {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return "bfloat16" if device.startswith("cuda") else "float32"
+    return precision
 
 
 def _load_adapter(folder: Path):

@@ -3,6 +3,8 @@
 Both are 1.0 for a record that duplicates an *earlier* record and 0.0 otherwise (lower is better),
 so ``--filter dup_exact==0`` or ``--filter dup_near==0`` keeps one record of each group: the first
 in input order. Both depend on nothing but the records and their order (no randomness, no state).
+``dup_exact_of`` and ``dup_near_of`` name the earlier record each duplicate repeats (its id; None
+for a first occurrence), and a record the filter drops says so in its detail.
 
 - ``dup_exact``: the record's normalised prompt and response equal those of an earlier record.
   Normalised with :func:`~tamis.scorers.heuristics.normalize` (NFKC, casefold, whitespace runs as
@@ -34,11 +36,20 @@ def duplicate_flags(keys: Sequence[Hashable]) -> list[float]:
     >>> duplicate_flags(["a", "b", "a", "a"])
     [0.0, 0.0, 1.0, 1.0]
     """
-    seen: set[Hashable] = set()
+    return [0.0 if first is None else 1.0 for first in duplicate_of(keys)]
+
+
+def duplicate_of(keys: Sequence[Hashable]) -> list[int | None]:
+    """For each key, the position of its first occurrence when that is earlier, else None.
+
+    >>> duplicate_of(["a", "b", "a", "a"])
+    [None, None, 0, 0]
+    """
+    first: dict[Hashable, int] = {}
     out = []
-    for key in keys:
-        out.append(1.0 if key in seen else 0.0)
-        seen.add(key)
+    for i, key in enumerate(keys):
+        out.append(first.get(key))
+        first.setdefault(key, i)
     return out
 
 
@@ -56,14 +67,20 @@ def shingles(text: str, n: int = NEAR_NGRAM) -> set[str]:
     return {" ".join(w)} if w else {normalize(text)}
 
 
-def near_duplicate_flags(
+def near_duplicate_flags(pairs: Sequence[tuple[str, str]], **options) -> list[float]:
+    """1.0 for each pair :func:`near_duplicate_of` finds a near duplicate of, else 0.0."""
+    return [0.0 if j is None else 1.0 for j in near_duplicate_of(pairs, **options)]
+
+
+def near_duplicate_of(
     pairs: Sequence[tuple[str, str]],
     threshold: float = NEAR_THRESHOLD,
     num_perm: int = NEAR_NUM_PERM,
     ngram: int = NEAR_NGRAM,
     seed: int = NEAR_SEED,
-) -> list[float]:
-    """1.0 for each (prompt, response) pair that near-duplicates an earlier *kept* pair, else 0.0.
+) -> list[int | None]:
+    """For each (prompt, response) pair, the position of the earliest *kept* pair it
+    near-duplicates, or None (the pair is kept).
 
     Two pairs are near duplicates when the Jaccard similarity of their prompts' word ``ngram``-gram
     sets (:func:`shingles`) and that of their responses' are *both* at least ``threshold``, as
@@ -102,17 +119,18 @@ def near_duplicate_flags(
     prompts = MinHash.bulk(prompt_sets, num_perm=num_perm, seed=seed)
     responses = MinHash.bulk(response_sets, num_perm=num_perm, seed=seed)
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-    flags = []
+    found: list[int | None] = []
     for i, (p, r) in enumerate(zip(prompts, responses, strict=True)):
         both = MinHash.union(p, r)
-        dup = any(
-            p.jaccard(prompts[j]) >= threshold and r.jaccard(responses[j]) >= threshold
+        matches = [
+            j
             for j in lsh.query(both)
-        )
-        if not dup:
+            if p.jaccard(prompts[j]) >= threshold and r.jaccard(responses[j]) >= threshold
+        ]
+        if not matches:
             lsh.insert(i, both)
-        flags.append(1.0 if dup else 0.0)
-    return flags
+        found.append(min(matches) if matches else None)
+    return found
 
 
 def record_text(rec: Record) -> tuple[str, str]:
@@ -127,12 +145,20 @@ def exact_key(rec: Record) -> tuple:
     return tuple((m.role, normalize(m.content)) for m in rec.prompt), normalize(rec.response)
 
 
-def _dup_exact_all(records: list[Record]) -> dict[str, list[float]]:
-    return {"dup_exact": duplicate_flags([exact_key(r) for r in records])}
+def _dup_exact_all(records: list[Record]) -> dict[str, list]:
+    return _with_ids("dup_exact", duplicate_of([exact_key(r) for r in records]), records)
 
 
-def _dup_near_all(records: list[Record]) -> dict[str, list[float]]:
-    return {"dup_near": near_duplicate_flags([record_text(r) for r in records])}
+def _dup_near_all(records: list[Record]) -> dict[str, list]:
+    return _with_ids("dup_near", near_duplicate_of([record_text(r) for r in records]), records)
+
+
+def _with_ids(column: str, of: list[int | None], records: list[Record]) -> dict[str, list]:
+    """The flag column, and ``COLUMN_of``: the id of the record each duplicate repeats."""
+    return {
+        column: [0.0 if j is None else 1.0 for j in of],
+        f"{column}_of": [None if j is None else records[j].id for j in of],
+    }
 
 
 DUP_EXACT = TextScorer("dup_exact", ("dup_exact",), "lower", _dup_exact_all)

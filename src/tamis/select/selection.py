@@ -328,7 +328,9 @@ def _filter(
         if got is None or (isinstance(got, float) and math.isnan(got)):
             return f"filter_{f.column}", f"{f.column} has no value; --filter {f} needs one"
         if not f.passes(got):
-            return f"filter_{f.column}", f"{f.column}={got:.6g} fails --filter {f}"
+            repeats = row.get(f"{f.column}_of")  # dup_exact_of, dup_near_of: what it repeats
+            also = f" (repeats {repeats})" if repeats is not None else ""
+            return f"filter_{f.column}", f"{f.column}={got:.6g} fails --filter {f}{also}"
     if sel.by == RANDOM or sel.method == "s2l":  # orders that read no --by value
         return _ifd_drop(row, ifd_limit)
     value = row.get(sel.by)

@@ -26,7 +26,7 @@ import numpy as np
 from tamis.base.agreement import Agreement, Joined, agreement, join_on_id
 from tamis.base.errors import TamisError
 from tamis.base.files import file_sha256
-from tamis.scorers import DIRECTIONS
+from tamis.scorers import direction_of
 
 # Spearman 0.3 is the usual line between a weak and a moderate correlation. On Gaussian scores
 # it means the small model's top 10% shares only ~21% of its records with the larger model's
@@ -85,7 +85,8 @@ def resolve_direction(given: str | None, column_a: str, column_b: str) -> tuple[
     """The direction and where it came from: the option, the known column(s), or the default."""
     if given is not None:
         return given, "--direction"
-    known = {c: DIRECTIONS[c] for c in (column_a, column_b) if c in DIRECTIONS}
+    # direction_of: also learning percentage's p0..pN and an ensemble's per-model columns
+    known = {c: d for c in (column_a, column_b) if (d := direction_of(c)) is not None}
     if len(set(known.values())) > 1:
         raise TamisError(
             f"'{column_a}' is better {known[column_a]} but '{column_b}' is better "
