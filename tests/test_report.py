@@ -143,6 +143,14 @@ def test_run_report_in_chromium(run_folder, browser):
     assert page.locator("#examples-ppl-count").inner_text() == "1 of 7 rows"
     page.fill("input[data-table='examples-ppl']", "")
     assert page.locator("#examples-ppl tbody tr:not([hidden])").count() == 7
+    # every dropped record can be found: as junk (with its signal) or in the table of drops
+    rejected = [json.loads(line) for line in (run_folder / "rejected.jsonl").open()]
+    dropped = [r for r in rejected if r["reason"] not in ("bad_json",)]
+    junk = [r for r in dropped if r["reason"].startswith("junk_")]
+    assert dropped and page.locator("#dropped-table tbody tr").count() == len(dropped) - len(junk)
+    assert page.locator("#junk-table tbody tr").count() == len(junk)
+    listed = page.locator("#dropped").inner_text() + page.locator("body").inner_text()
+    assert all(str(r["id"]) in listed for r in dropped)
     assert problems == [] and page.evaluate("window.__pwned") is None
     screenshot(page, run_folder.parent / "report.png")
 
@@ -172,11 +180,20 @@ def test_clear_report_shows_the_corrections(browser, tmp_path, write_jsonl):
     assert page.locator("#corrections-table tbody tr").count() == 1
     heads = page.locator("#corrections-table th").all_inner_texts()
     assert heads.index("original") + 1 == heads.index("replacement")
+    # the replacement is on screen without scrolling sideways (1280 px wide)
+    replacement = page.locator("#corrections-table th:text-is('replacement')").bounding_box()
+    assert replacement["x"] + replacement["width"] <= 1280
     assert {"confidence", "candidate_confidence", "preference"} <= set(heads)
     text = page.locator("#corrections").inner_text()
     for c in corrections:
         assert c["original"].split("\n")[0][:40] in text
     assert page.locator('#hist-confidence svg g[id^="cut-confidence"]').count() == 1
+    # every record CLEAR dropped is listed with its reason
+    rejected = [json.loads(x) for x in (out / "rejected.jsonl").read_text().splitlines()]
+    dropped = page.locator("#dropped-table tbody tr")
+    assert dropped.count() == len(rejected)
+    listed = page.locator("#dropped").inner_text() if rejected else ""
+    assert all(r["id"] in listed and r["reason"] in listed for r in rejected)
     screenshot(page, tmp_path / "report.png")
 
 
@@ -205,6 +222,35 @@ def experiment_folder(tmp_path):
              "ppl": 1.5 + i} for i in range(10)]  # fmt: skip
     write_scores(tmp_path / "scores" / "scores.parquet", rows, ["ppl"])
     return tmp_path
+
+
+@pytest.mark.model
+def test_train_and_eval_reports_in_chromium(browser, tmp_path, write_jsonl):
+    rows = [r for r in demo_rows(12) if len(r["output"]) < 200]
+    data, held = write_jsonl(rows[:6], "train.jsonl"), write_jsonl(rows[6:9], "held.jsonl")
+    out = tmp_path / "train"
+    args = ["train", str(data), "-o", str(out), "--model", "smollm2-135m", "--batch-size", "2"]
+    args += ["--max-tokens", "256", "--eval-data", str(held), "--eval-steps", "1", "-q"]
+    assert main(args) == 0
+    page, problems = open_report(browser, out / "report.html")
+    assert problems == []
+    summary = page.locator("#summary").inner_text()
+    assert "smollm2-135m" in summary and re.search(r"optimizer steps\s+3", summary)
+    assert re.search(r"held-out records\s+3", summary)
+    # the training curve and the held-out curve, and a row per step and per evaluation
+    assert page.locator('#curves svg g[id^="curve-"]').count() == 2
+    assert page.locator("#steps-table tbody tr").count() == 3
+    assert page.locator("#held-out-table tbody tr").count() == 4  # steps 0, 1, 2, 3
+    screenshot(page, tmp_path / "train.png")
+    ev = tmp_path / "eval"
+    args = ["eval", str(held), "--model", str(out / "model"), "-o", str(ev), "--max-tokens", "256"]
+    assert main([*args, "--max-new-tokens", "8", "-q"]) == 0
+    page, problems = open_report(browser, ev / "report.html")
+    assert problems == []
+    assert re.search(r"loss\s+\d", page.locator("#summary").inner_text())
+    assert page.locator("#records-table tbody tr").count() == 3
+    heads = page.locator("#records-table th").all_inner_texts()
+    assert {"id", "ce", "rouge l", "answer"} <= set(heads)
 
 
 def test_experiment_report(browser, experiment_folder):
@@ -330,3 +376,20 @@ def test_the_summary_names_each_models_template_and_the_system_prompt_it_added()
     assert _templates({}, [large]) == "alpaca"
     old = {"score": {"config": {"template": "chat"}}}  # a manifest written before this
     assert _templates(old, [{"name": "smollm2-135m"}]) == "chat"
+
+
+def test_ensemble_columns_are_labelled_as_ranks_and_clusters_drawn_as_ids():
+    from tamis.report.build import column_label
+    from tamis.report.data import Curation
+    from tamis.report.plots import histogram
+
+    config = {"ensemble": ["smollm2-135m", "gemma3-270m"], "combine": "rank-mean"}
+    columns = ["ppl", "ppl__smollm2_135m", "ppl__gemma3_270m", "ppl_disagreement", "cluster"]
+    cur = Curation("score", Path("."), {"score": {"config": config}}, columns, [], None)
+    assert column_label(cur, "ppl") == "ppl (mean percentile rank over 2 models)"
+    assert column_label(cur, "ppl__smollm2_135m") == "ppl__smollm2_135m"  # a model's own values
+    assert column_label(cur, "cluster") == "cluster"
+    # cluster ids 0..3: one bar per id (4), where a quantity gets 40 bins
+    ids = histogram("cluster", {"kept": [0, 0, 1, 3]}, categorical=True)
+    binned = histogram("cluster", {"kept": [0, 0, 1, 3]})
+    assert ids.count('id="patch_') - 4 == binned.count('id="patch_') - 40

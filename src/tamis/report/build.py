@@ -4,15 +4,17 @@ For a ``run`` (or ``score``, ``select``) and a ``clear`` folder: a summary (inpu
 configuration, records in, kept, dropped per reason, time taken), a histogram of every score with
 the selection cut marked and kept and dropped records shaded apart, a scatter plot of the
 selection score against each other score, sortable and searchable tables of the top and bottom
-records by every score with their prompt, response and drop reason, a breakdown by the records'
-``category`` field when they have one, and for ``clear`` every correction tried, original beside
-replacement. For an ``experiment`` folder: the settings, the results table, every run and the
-training-loss curves per arm.
+records by every score with their prompt, response and drop reason, every dropped record
+(:mod:`tamis.report.drops`), a breakdown by the records' ``category`` field when they have one,
+and for ``clear`` every correction tried, original beside replacement. For a ``train`` or
+``eval`` folder, see :mod:`tamis.report.training`. For an ``experiment`` folder: the settings,
+the results table, every run and the training-loss curves per arm.
 
 The page needs no network: plots are inline SVG (matplotlib), the script is inline and allowed
 by its hash in the page's Content-Security-Policy, and every string from the data is escaped
-(:mod:`tamis.report.html`). ``tamis run``, ``select``, ``clear`` and ``experiment`` write it
-last, through :func:`write_report_after_job`, so a failing report never costs their outputs.
+(:mod:`tamis.report.html`). ``tamis run``, ``select``, ``clear``, ``train``, ``eval`` and
+``experiment`` write it last, through :func:`write_report_after_job`, so a failing report never
+costs their outputs.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from tamis.report.data import (
     load_curation,
     load_experiment,
 )
+from tamis.report.drops import dropped_section, junk_section, unscored_section
 from tamis.report.html import Column, Table, chooser, esc, figure, html_id, key_values, page
 from tamis.report.html import render_table as table_html
 from tamis.scorers import direction_of
@@ -42,7 +45,6 @@ from tamis.select.methods import DEFAULT_BY, RECIPE
 
 REPORT_NAME = "report.html"
 EXAMPLES = 10  # records at each end of every score's table
-UNSCORED = 500  # most records listed in the table of records that could not be scored
 SCATTER_PAIRS = 6  # most scatter plots offered in the chooser
 
 
@@ -57,12 +59,16 @@ def write_report(
     did not write or a score it does not hold."""
     folder = Path(folder)
     kind = folder_kind(folder)
+    if kind in ("experiment", "train", "eval") and scatter:
+        raise TamisError(f"{folder}: --scatter is for run, score and clear folders")
     if kind == "experiment":
-        if scatter:
-            raise TamisError(f"{folder}: --scatter is for run, score and clear folders")
         from tamis.report.experiment import experiment_page
 
         title, body = experiment_page(load_experiment(folder))
+    elif kind in ("train", "eval"):
+        from tamis.report.training import eval_page, train_page
+
+        title, body = (train_page if kind == "train" else eval_page)(folder)
     else:
         title, body = curation_page(load_curation(folder, kind), scatter)
     path = Path(out) if out is not None else folder / REPORT_NAME
@@ -105,7 +111,7 @@ def curation_page(cur: Curation, scatter: Sequence[tuple[str, str]] = ()) -> tup
     name = url_name(path) if is_url(path) else Path(path).name
     title = f"tamis {cur.kind}: {name}"
     parts = [summary_section(cur), histograms_section(cur), scatter_section(cur, scatter)]
-    parts += [junk_section(cur), examples_section(cur), unscored_section(cur)]
+    parts += [junk_section(cur), examples_section(cur), dropped_section(cur), unscored_section(cur)]
     parts.append(categories_section(cur))
     parts.append(corrections_section(cur))
     return title, "\n".join(p for p in parts if p)
@@ -213,10 +219,12 @@ def histograms_section(cur: Curation) -> str:
     lines = cuts(cur)
     figures = []
     for col in cur.columns:
-        svg = histogram(col, _groups(cur, col), lines.get(col, ()))
+        label = column_label(cur, col)
+        categorical = col in CATEGORICAL
+        svg = histogram(col, _groups(cur, col), lines.get(col, ()), label, categorical)
         if svg is not None:
             cut = "; ".join(text for _, text in lines.get(col, ()))
-            caption = f"{col}" + (f" ({cut})" if cut else "")
+            caption = label + (f" ({cut})" if cut else "") + (" (ids)" if categorical else "")
             figures.append(figure(svg, caption, html_id("hist", col)))
     if not figures:
         return ""
@@ -229,6 +237,26 @@ def histograms_section(cur: Curation) -> str:
         f'<section id="histograms"><h2>Scores</h2><p class="note">{note}</p>'
         f'<div class="plots">{"".join(figures)}</div></section>'
     )
+
+
+CATEGORICAL = ("cluster",)  # ids, not quantities: one bar per value
+COMBINED = {
+    "rank-mean": "mean percentile rank over {n} models",
+    "zscore-mean": "mean z-score over {n} models",
+    "min": "smallest of {n} models",
+    "max": "largest of {n} models",
+}
+
+
+def column_label(cur: Curation, col: str) -> str:
+    """``col``, and for an ensemble's combined column what its values are (``ppl (mean percentile
+    rank over 2 models)``): a rank is not a perplexity."""
+    config = (cur.manifest.get("score") or {}).get("config", {})
+    models = config.get("ensemble") or ()
+    if len(models) < 2 or not any(c.startswith(f"{col}__") for c in cur.columns):
+        return col
+    combined = COMBINED.get(config.get("combine", "rank-mean"), "combined over {n} models")
+    return f"{col} ({combined.format(n=len(models))})"
 
 
 def scatter_section(cur: Curation, pairs: Sequence[tuple[str, str]] = ()) -> str:
@@ -302,35 +330,6 @@ def _examples_table(cur: Curation, col: str, by: str | None) -> Table | None:
     return Table(html_id("examples", col), columns, rows)
 
 
-def junk_section(cur: Curation) -> str:
-    """Every record the junk filter dropped, with the signal that fired and its value."""
-    items = [i for i in cur.items if i.reason.startswith("junk_")]
-    if not items:
-        return ""
-    columns = [Column("id"), Column("signal"), Column("junk", "number"), Column("why", "long")]
-    columns += [Column("prompt", "long"), Column("response", "long")]
-    rows = [[i.id, i.reason[5:], i.scores.get("junk"), i.junk, i.prompt, i.response] for i in items]
-    counts = Counter(i.reason[5:] for i in items)
-    caption = f"{len(items)} records dropped as junk: " + ", ".join(
-        f"{signal} {n}" for signal, n in counts.most_common()
-    )
-    table = Table("junk-table", columns, rows, caption=caption)
-    return f'<section id="junk"><h2>Dropped as junk</h2>{table_html(table)}</section>'
-
-
-def unscored_section(cur: Curation) -> str:
-    """The records that were not scored (bad input, ``too_long``) with their reason and text."""
-    items = [i for i in cur.items if i.status != "ok"]
-    if not items:
-        return ""
-    columns = [Column("input index", "number"), Column("id"), Column("status")]
-    columns += [Column("prompt", "long"), Column("response or raw text", "long")]
-    rows = [[i.index, i.id, i.status, i.prompt, i.response] for i in items[:UNSCORED]]
-    shown = f"the first {UNSCORED} of {len(items)}" if len(items) > UNSCORED else len(items)
-    table = Table("unscored-table", columns, rows, caption=f"records not scored: {shown}")
-    return f'<section id="unscored"><h2>Not scored</h2>{table_html(table)}</section>'
-
-
 def categories_section(cur: Curation) -> str:
     """Records, kept and dropped per value of the records' ``category`` field, when they have
     one."""
@@ -362,14 +361,15 @@ def corrections_section(cur: Curation) -> str:
     if cur.kind != "clear":
         return ""
     prompts = {i.id: i.prompt for i in cur.items}
-    columns = [Column("id"), Column("applied"), Column("reason")]
+    # original and replacement first, side by side, so both show without scrolling sideways
+    columns = [Column("id"), Column("applied"), Column("original", "long")]
+    columns += [Column("replacement", "long"), Column("reason")]
     columns += [Column(c, "number") for c in ("confidence", "candidate_confidence", "preference")]
-    columns += [Column("prompt", "long"), Column("original", "long")]
-    columns += [Column("replacement", "long")]
+    columns += [Column("prompt", "long")]
     rows = [
-        [c.get("id"), "yes" if c.get("applied") else "no", c.get("reason"), c.get("confidence"),
-         c.get("candidate_confidence"), c.get("preference"), prompts.get(c.get("id"), ""),
-         c.get("original"), c.get("replacement")]
+        [c.get("id"), "yes" if c.get("applied") else "no", c.get("original"),
+         c.get("replacement"), c.get("reason"), c.get("confidence"),
+         c.get("candidate_confidence"), c.get("preference"), prompts.get(c.get("id"), "")]
         for c in sorted(cur.corrections, key=lambda c: (not c.get("applied"),
                                                         -(c.get("preference") or 0)))
     ]  # fmt: skip

@@ -18,7 +18,7 @@ from tamis.base.errors import TamisError
 from tamis.data.outputs import OUTPUT_FORMATS, read_rejected, read_scores
 from tamis.scorers import direction_of
 
-FOLDER_HELP = "give the -o folder of tamis run, select, score, clear or experiment"
+FOLDER_HELP = "give the -o folder of tamis run, select, score, clear, train, eval or experiment"
 
 
 @dataclass
@@ -53,12 +53,16 @@ class Curation:
 
 
 def folder_kind(path: Path) -> str:
-    """``experiment``, ``clear``, ``run`` (scored and selected) or ``score``; a clear error for
-    anything else."""
+    """``experiment``, ``eval``, ``train``, ``clear``, ``run`` (scored and selected) or
+    ``score``; a clear error for anything else."""
     if not path.is_dir():
         raise TamisError(f"{path}: no such folder; {FOLDER_HELP}")
     if (path / "results.json").is_file():
         return "experiment"
+    if (path / "eval.json").is_file():
+        return "eval"
+    if (path / "train_log.jsonl").is_file() and (path / "manifest.json").is_file():
+        return "train"
     if not ((path / "manifest.json").is_file() and (path / "scores.parquet").is_file()):
         raise TamisError(
             f"{path}: not a tamis output folder (no manifest.json with scores.parquet, nor "

@@ -102,6 +102,7 @@ table.sortable th[aria-sort="descending"]::after { content: " \\25BC"; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 div.text { white-space: pre-wrap; overflow-wrap: anywhere; max-height: 11em; overflow: auto;
            min-width: 18em; max-width: 38em; }
+#corrections-table div.text { max-width: 26em; }
 .kept { color: #1a7f37; } .dropped { color: #b42318; } .corrected { color: #8250df; }
 .plots { display: flex; flex-wrap: wrap; gap: 1em; }
 figure { margin: 0; } figure svg { max-width: 100%; height: auto; }

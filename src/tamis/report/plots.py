@@ -61,9 +61,13 @@ def histogram(
     column: str,
     groups: Mapping[str, Sequence[float | None]],
     cuts: Sequence[tuple[float, str]] = (),
+    label: str | None = None,
+    categorical: bool = False,
 ) -> str | None:
     """Stacked histogram of ``column`` per outcome (kept, dropped, ...), each selection cut
-    ``(value, label)`` a dashed vertical line; None when the column has no finite value."""
+    ``(value, label)`` a dashed vertical line; None when the column has no finite value.
+    ``label`` names the axis (default: the column); ``categorical`` values (cluster ids) get one
+    bar each, at their integer ticks."""
     import matplotlib
 
     data = {name: _finite(v) for name, v in groups.items()}
@@ -71,11 +75,14 @@ def histogram(
     if not data:
         return None
     every = np.concatenate(list(data.values()))
-    log = log_axis(every)
+    log = not categorical and log_axis(every)
     lo, hi = float(every.min()), float(every.max())
-    if lo == hi:
-        lo, hi = lo - 0.5, hi + 0.5
-    bins = np.geomspace(lo, hi, 41) if log else np.linspace(lo, hi, 41)
+    if categorical:
+        bins = np.arange(np.floor(lo) - 0.5, np.ceil(hi) + 1.0)
+    else:
+        if lo == hi:
+            lo, hi = lo - 0.5, hi + 0.5
+        bins = np.geomspace(lo, hi, 41) if log else np.linspace(lo, hi, 41)
     with matplotlib.rc_context(SVG_RC):
         fig = _figure()
         ax = fig.add_subplot()
@@ -92,7 +99,12 @@ def histogram(
             )  # fmt: skip
         if log:
             ax.set_xscale("log")
-        ax.set(xlabel=_label(column) + (" (log scale)" if log else ""), ylabel="records")
+        if categorical:
+            from matplotlib.ticker import MaxNLocator
+
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        name = _label(label or column)
+        ax.set(xlabel=name + (" (log scale)" if log else ""), ylabel="records")
         ax.legend(fontsize=8)
         return _svg(fig)
 
@@ -135,8 +147,10 @@ def _ok(value: float | None) -> bool:
     return value is not None and bool(np.isfinite(value))
 
 
-def loss_curves(curves: Mapping[str, Sequence[Sequence[tuple[int, float]]]]) -> str | None:
-    """Training loss against optimizer step, one colour per arm, one line per seed."""
+def loss_curves(
+    curves: Mapping[str, Sequence[Sequence[tuple[int, float]]]], ylabel: str = "training loss"
+) -> str | None:
+    """Loss against optimizer step, one colour per arm (or series), one line per seed."""
     import matplotlib
 
     if not any(c for runs in curves.values() for c in runs):
@@ -151,7 +165,7 @@ def loss_curves(curves: Mapping[str, Sequence[Sequence[tuple[int, float]]]]) -> 
                     steps, losses, color=f"C{k}", alpha=0.75, label=_label(arm) if j == 0 else None,
                     gid=html_id("curve", arm, str(j)),
                 )  # fmt: skip
-        ax.set(xlabel="optimizer step", ylabel="training loss")
+        ax.set(xlabel="optimizer step", ylabel=ylabel)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
         return _svg(fig)
