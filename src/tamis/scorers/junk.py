@@ -22,6 +22,9 @@ signal             value               fires when
                                        8-token stretch (a second answer, a leaked example, typos)
 ``unlikely_words`` ``worst_nll``       robust z >= 3.5 within length bins: the least likely 10% of
                                        the tokens, wherever they are (typos, OCR errors)
+``off_topic``      ``part_relevance``  <= :data:`OFF_TOPIC_CUT`: a part of the response relates
+                                       neither to the prompt nor to anything before it (a second
+                                       answer, a leaked example, boilerplate; :mod:`~.topic`)
 ``repetitive``     ``repetition``      >= 0.6: three or more copies of the same words (a loop)
 ``echo``           ``echo``            1: the response repeats a part of the prompt
 ``placeholder``    ``placeholder``     1: ``N/A``, ``<nooutput>``, ``...``
@@ -43,13 +46,18 @@ percentiles ``p`` among the tail signals, so records still come in order of how 
 junk. Higher = more likely junk; ``junk > 0``: some signal fired. Selection drops ``junk > 0`` by
 default (``--drop-junk-above``), with reason ``junk_<signal>`` and the value in the detail.
 
-No weight or threshold here was fitted to labels: 3.5 is the textbook outlier cut, 0 nats is
-"the prompt gives no information", and the flags' thresholds are those of ``--filter default``.
+No weight or threshold here was fitted to the benchmark's labels: 3.5 is the textbook outlier cut,
+0 nats is "the prompt gives no information", and the flags' thresholds are those of
+``--filter default``. ``part_relevance``'s spread on clean data is too wide for a robust z cut to
+fire, so :data:`OFF_TOPIC_CUT` is a fixed cosine, chosen on development sets disjoint from the
+benchmark's samples (``benchmarks/part_relevance_dev.py``; docs/results.md).
 
 Cost: the conditional pass (``ce``, ``end_nll``, ``peak_nll``, ``worst_nll``) and the
-prompt-free pass ``ifd`` already needs (one forward pass more than ``ppl`` alone), and the text
-heuristics (no model). With fewer than :data:`MIN_RECORDS` scored records, or a column whose MAD
-is 0, the model signals are skipped (the spread cannot be estimated) and only the flags count.
+prompt-free pass ``ifd`` already needs (one forward pass more than ``ppl`` alone), the text
+heuristics (no model), and MiniLM sentence embeddings of the prompt and the response's parts
+(``topic``; a 22M-parameter encoder, no language-model pass). With fewer than :data:`MIN_RECORDS`
+scored records, or a column whose MAD is 0, the model signals are skipped (the spread cannot be
+estimated) and only the flags count.
 """
 
 from __future__ import annotations
@@ -68,6 +76,7 @@ ROOT = 1 / 2
 FLAG_MARGIN = 2.0
 MIN_RECORDS = 8
 DEFAULT_CUT = 0.0
+OFF_TOPIC_CUT = 0.08  # cosine; see the module's docstring
 
 
 @dataclass(frozen=True)
@@ -144,6 +153,14 @@ TAILS = (
         "scattered tokens are improbable",
         by_length=True,
     ),
+    TailSignal(
+        "off_topic",
+        "part_relevance",
+        -1.0,
+        OFF_TOPIC_CUT,
+        _column("part_relevance"),
+        "a part is about something else",
+    ),
 )
 # ``unrelated`` needs both: no information at the opening and none on average (IFD >= 1).
 UNRELATED = (
@@ -165,7 +182,7 @@ FLAGS = (
 MEANINGS = {s.name: s.meaning for s in (*TAILS, *UNRELATED, *FLAGS)}
 # The scorers whose columns junk is computed from (``tokens`` writes ``response_tokens``).
 INPUT_SCORERS = (
-    "ce", "ce_uncond", "lead_pmi", "end_nll", "peak_nll", "worst_nll", "tokens",
+    "ce", "ce_uncond", "lead_pmi", "end_nll", "peak_nll", "worst_nll", "tokens", "topic",
     *(f.column for f in FLAGS),
 )  # fmt: skip
 LENGTH_BINS = 5  # at most; one per BIN_RECORDS records

@@ -1,0 +1,86 @@
+"""``part_relevance``: how a response is cut into parts, and, with the real bundled MiniLM, that a
+second answer, a leaked example or a boilerplate line scores below the clean response (the first
+and last past junk's ``off_topic`` cut), while clean responses stay above it."""
+
+import pytest
+
+from tamis.scorers.junk import OFF_TOPIC_CUT
+from tamis.scorers.topic import MAX_PARTS, part_relevance, response_parts
+
+
+def test_parts_are_the_sentences_of_each_line():
+    text = "Paris is the capital of France. It lies on the Seine.\nIt has two million people."
+    assert response_parts(text) == [
+        "Paris is the capital of France.",
+        "It lies on the Seine.",
+        "It has two million people.",
+    ]
+
+
+def test_short_parts_join_the_next_and_the_last_joins_the_one_before():
+    text = "Sure!\n1. Apples are red fruit.\n2. Bananas are yellow fruit.\nEnjoy them!"
+    assert response_parts(text) == [
+        "Sure! 1. Apples are red fruit.",
+        "2. Bananas are yellow fruit. Enjoy them!",
+    ]
+    assert response_parts("Yes.") == ["Yes."]  # one short part stays a part
+    assert response_parts("  \n ") == []
+
+
+def test_abbreviations_and_decimals_do_not_split_a_sentence():
+    # a split needs an end mark, then space, then a capital or a digit
+    assert response_parts("It costs 3.5 dollars, e.g. at the market.") == [
+        "It costs 3.5 dollars, e.g. at the market."
+    ]
+
+
+def test_a_long_response_has_at_most_max_parts_and_keeps_every_word():
+    text = "\n".join(f"Line number {i} has some words." for i in range(100))
+    parts = response_parts(text)
+    assert len(parts) == MAX_PARTS
+    assert " ".join(parts).split() == text.split()
+
+
+PROMPT = "Explain how photosynthesis works in plants."
+ANSWER = (
+    "Photosynthesis is how plants turn light into chemical energy. Chlorophyll in the leaves "
+    "absorbs sunlight. The plant uses that energy to make glucose from carbon dioxide and "
+    "water, and releases oxygen."
+)
+OTHER = "The French Revolution began in 1789 with the storming of the Bastille in Paris."
+LIST_PROMPT = "Name three fruits that are high in vitamin C."
+LIST_ANSWER = "1. Oranges are rich in vitamin C.\n2. Kiwis have even more.\n3. Strawberries too."
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    from tamis.model.embed import load_embedder
+
+    return load_embedder()
+
+
+def test_a_foreign_part_scores_below_the_clean_response_and_past_the_cut(embedder):
+    cases = {
+        "clean": ANSWER,
+        "list": LIST_ANSWER,
+        "merged": ANSWER + "\n\n" + OTHER,
+        "runon": ANSWER + "\n\n### Instruction:\nWhen did the French Revolution begin?",
+        "boilerplate": ANSWER + "\nPlease enable JavaScript to view the comments on this site.",
+    }
+    prompts = [LIST_PROMPT if k == "list" else PROMPT for k in cases]
+    got = dict(zip(cases, part_relevance(prompts, list(cases.values()), embedder), strict=True))
+    assert got["clean"] > OFF_TOPIC_CUT and got["list"] > OFF_TOPIC_CUT, got
+    for name in ("merged", "boilerplate"):
+        assert got[name] <= OFF_TOPIC_CUT, (name, got)
+    # the leaked instruction is a question about history: below the clean answer, though not
+    # past the cut here (junk's template_leak flag sees its marker)
+    assert max(got["merged"], got["runon"], got["boilerplate"]) < got["clean"] / 2, got
+
+
+def test_values_do_not_depend_on_the_batch_or_an_empty_response(embedder):
+    prompts = [PROMPT, PROMPT, LIST_PROMPT]
+    responses = [ANSWER + "\n\n" + OTHER, "", LIST_ANSWER]
+    together = part_relevance(prompts, responses, embedder)
+    alone = [part_relevance([p], [r], embedder)[0] for p, r in zip(prompts, responses, strict=True)]
+    assert together == alone and together[1] is None
+    assert part_relevance(prompts[::-1], responses[::-1], embedder) == together[::-1]
