@@ -107,11 +107,10 @@ def read_dataset(
         suffix, compression = file_type(url_name(path))
         check_type(shown(path), suffix, compression)  # before copying a file tamis cannot read
         with fetch(path) as copy:
-            data = _read_copy(copy, path, fmt, skip_bad, fields)
-    else:
-        path = Path(path)
-        name = str(path) if name is None else name
-        data = _read_parts(local_parts(path, name), name, fmt, skip_bad, path, fields)
+            return _read_copy(copy, path, fmt, skip_bad, fields)
+    path = Path(path)
+    name = str(path) if name is None else name
+    data = _read_parts(local_parts(path, name), name, fmt, skip_bad, path, fields)
     data.fields = fields
     return data
 
@@ -143,9 +142,7 @@ def read_again(info: dict[str, Any], skip_bad: bool) -> Dataset:
                 raise TamisError(
                     f"{url}: the object changed since it was scored; run tamis score again"
                 )
-            data = _read_copy(copy, where, info.get("format"), skip_bad, info.get("fields", ()))
-            data.fields = tuple(map(tuple, info.get("fields", ())))
-            return data
+            return _read_copy(copy, where, info.get("format"), skip_bad, info.get("fields", ()))
     path = Path(where)
     if not exists(path):
         raise TamisError(f"{path}: the scored input file is gone; restore it or score again")
@@ -156,12 +153,14 @@ def read_again(info: dict[str, Any], skip_bad: bool) -> Dataset:
 
 def _read_copy(copy, url: str, fmt: str | None, skip_bad: bool, fields=()) -> Dataset:
     """A URL's object from its local copy: the file type from the URL's name (the copy's name
-    keeps only the last suffix: ``.gz`` of ``data.jsonl.gz``), messages naming the URL."""
+    keeps only the last suffix: ``.gz`` of ``data.jsonl.gz``), messages naming the URL; ``fields``
+    checked and kept on the dataset."""
     suffix, compression = file_type(url_name(url))
     check_type(shown(url), suffix, compression)
     part = Part(copy.path, shown(url), suffix, magic(copy.path) or compression)
-    data = _read_parts([part], shown(url), fmt, skip_bad, None, _check_fields(fields))
-    data.path, data.sha256 = url, copy.sha256
+    fields = _check_fields(fields)
+    data = _read_parts([part], shown(url), fmt, skip_bad, None, fields)
+    data.path, data.sha256, data.fields = url, copy.sha256, fields
     return data
 
 
