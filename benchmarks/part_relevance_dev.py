@@ -9,8 +9,9 @@ Printed per pool: the clean records' quantiles, AUROC per kind, and at each cand
 share of clean records flagged and of each kind caught.
 
 The rule, declared before the benchmark was run: the cut is the largest multiple of 0.01 that
-flags (``part_relevance`` below it) at most 2% of the clean records of *both* pools (junk's other signals drop about 3%; the
-issue allows 5%). Then benchmarks/noise.py judges it on the benchmark samples.
+flags (``part_relevance`` below it) at most 2% of the clean records of *both* pools (junk's
+other signals drop about 3%; the issue allows 5%). Then benchmarks/noise.py judges it on the
+benchmark samples.
 
 Usage: python benchmarks/part_relevance_dev.py [--results PATH]
        (default: benchmarks/results/part_relevance_dev.json)
