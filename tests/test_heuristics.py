@@ -59,6 +59,8 @@ COLUMNS = (
     "template_leak",
     "boilerplate",
     "refusal",
+    "misspelt",
+    "dangling",
 )
 
 

@@ -48,6 +48,8 @@ def clean_rows(n=40, seed=0):
                 "template_leak": 0.0,
                 "boilerplate": 0.0,
                 "refusal": 0.0,
+                "misspelt": rng.choice([0.0, 0.0, 0.02]),
+                "dangling": 0.0,
             }
         )
     return rows
@@ -104,6 +106,8 @@ def test_clean_rows_are_not_junk_and_each_signal_fires_on_its_defect():
         "footer": {"boilerplate": 1.0},
         "as-an-ai": {"refusal": 1.0},
         "second-answer": {"part_relevance": 0.02},
+        "ocr": {"misspelt": 0.12},
+        "cut-at-the": {"dangling": 1.0},
     }
     expected = {
         "garbled": "unlikely",
@@ -121,6 +125,8 @@ def test_clean_rows_are_not_junk_and_each_signal_fires_on_its_defect():
         "footer": "boilerplate",
         "as-an-ai": "refusal",
         "second-answer": "off_topic",
+        "ocr": "misspelt",
+        "cut-at-the": "dangling",
     }
     for i, (name, change) in enumerate(bad.items()):
         rows.append({**clean_rows(1, seed=100 + i)[0], "index": 40 + i, "id": name, **change})
@@ -130,6 +136,7 @@ def test_clean_rows_are_not_junk_and_each_signal_fires_on_its_defect():
     assert got["loop"].junk == FLAG_MARGIN and "repetition=0.8 >= 0.6" in got["loop"].detail
     assert "lead_pmi=-6" in got["other-answer"].detail
     assert "part_relevance=0.02, cut <= 0.08" in got["second-answer"].detail
+    assert "misspelt=0.12 >= 0.05 (misspelt words)" in got["ocr"].detail
     assert sum(v.junk > 0 for v in got.values()) == len(bad)
 
 
@@ -214,10 +221,11 @@ def test_junk_limit_without_the_column_is_a_clear_error():
 
 
 def test_default_run_drops_a_looping_and_a_copied_response(tmp_path, capsys):
-    """The real bundled model on 24 demo records plus a loop, a copy, another record's answer and
-    a cut-off answer: ``tamis run --keep 0.5`` with nothing else drops the loop and the copy as
-    junk, with the signal in the reason and the summary, and every degenerate response scores a
-    higher ``junk`` than its clean original."""
+    """The real bundled model on 24 demo records plus a loop, a copy, another record's answer, a
+    cut-off answer, two merged answers and one full of typos: ``tamis run --keep 0.5`` with
+    nothing else drops the loop, the copy and the typos as junk, with the signal in the reason
+    and the summary, and every degenerate response scores a higher ``junk`` than its clean
+    original."""
     with DEMO.open(encoding="utf-8") as f:
         rows = [json.loads(line) for line in f]
     rows = [r for r in rows if 100 <= len(r["output"]) <= 500][:24]
@@ -231,7 +239,12 @@ def test_default_run_drops_a_looping_and_a_copied_response(tmp_path, capsys):
     # two answers merged into one: demo-5's, then demo-12's
     merged = rows[5]["output"] + "\n\n" + rows[12]["output"]
     rows.append({**rows[5], "uid": "merged", "output": merged})
-    named = ("loop", "copy", "swapped", "cut", "merged")
+    # keyboard slips: every third lower-case word of 4+ letters has two letters swapped
+    words = rows[6]["output"].split(" ")
+    for k in [k for k, w in enumerate(words) if w.isalpha() and w.islower() and len(w) > 3][::3]:
+        words[k] = words[k][0] + words[k][2] + words[k][1] + words[k][3:]
+    rows.append({**rows[6], "uid": "typos", "output": " ".join(words)})
+    named = ("loop", "copy", "swapped", "cut", "merged", "typos")
     for i, r in enumerate(rows):
         r["id"] = r.pop("uid") if r["uid"] in named else f"demo-{i}"
     data = tmp_path / "data.jsonl"
@@ -245,12 +258,13 @@ def test_default_run_drops_a_looping_and_a_copied_response(tmp_path, capsys):
             rejected[item["id"]] = item
     assert rejected["loop"]["reason"] == "junk_repetitive"
     assert rejected["copy"]["reason"] == "junk_echo"
+    assert rejected["typos"]["reason"].startswith("junk_")  # misspelt, or a likelier signal
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     by_signal = manifest["counts"]["junk_by_signal"]
     assert by_signal["repetitive"] >= 1 and by_signal["echo"] >= 1
     assert manifest["selection"]["drop_junk_above"] == 0.0
     assert "junk filter (junk > 0): dropped" in err and "repetitive" in err and "echo" in err
-    assert manifest["counts"]["selected"] == 14  # half of the 29 scored records, rounded down
+    assert manifest["counts"]["selected"] == 15  # half of the 30 scored records
 
     junk = {
         r["id"]: r["junk"] for r in pq.read_table(tmp_path / "out" / "scores.parquet").to_pylist()
@@ -258,7 +272,7 @@ def test_default_run_drops_a_looping_and_a_copied_response(tmp_path, capsys):
     # the real model's signals put each degenerate response above its clean original
     assert junk["swapped"] > junk["demo-3"] and junk["cut"] > junk["demo-4"]
     assert junk["loop"] > junk["demo-1"] and junk["copy"] > junk["demo-2"]
-    assert junk["merged"] > junk["demo-5"]
+    assert junk["merged"] > junk["demo-5"] and junk["typos"] > junk["demo-6"]
 
 
 def test_a_small_dataset_of_300_records_gets_length_bins_too():

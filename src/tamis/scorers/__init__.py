@@ -14,6 +14,7 @@ from tamis.base.errors import TamisError
 from tamis.scorers.base import Scorer, TextScorer, TokenNLL
 from tamis.scorers.cluster import CLUSTER
 from tamis.scorers.dedup import DEDUP_SCORERS
+from tamis.scorers.endings import DANGLING_END
 from tamis.scorers.heuristics import TEXT_SCORERS
 from tamis.scorers.ifd import IFD, LEAD_PMI
 from tamis.scorers.junk import INPUT_SCORERS as JUNK_INPUTS
@@ -27,13 +28,14 @@ from tamis.scorers.likelihood import (
     WORST_NLL,
 )
 from tamis.scorers.residue import RESIDUE_SCORERS
+from tamis.scorers.spelling import MISSPELT
 from tamis.scorers.tokens import TOKENS
 from tamis.scorers.topic import TOPIC
 
 MODEL_SCORERS = (
     CE, PPL, CE_UNCOND, PPL_UNCOND, IFD, LEAD_PMI, END_NLL, PEAK_NLL, WORST_NLL, TOKENS
 )  # fmt: skip
-HEURISTIC_SCORERS = (*TEXT_SCORERS, *DEDUP_SCORERS, *RESIDUE_SCORERS)
+HEURISTIC_SCORERS = (*TEXT_SCORERS, *DEDUP_SCORERS, *RESIDUE_SCORERS, MISSPELT, DANGLING_END)
 SCORERS: dict[str, Scorer | TextScorer] = {
     s.name: s for s in (*MODEL_SCORERS, *HEURISTIC_SCORERS, CLUSTER, TOPIC)
 }

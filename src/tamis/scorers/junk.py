@@ -34,23 +34,30 @@ signal             value               fires when
 ``template_leak``  ``template_leak``   1: a template marker (``### Instruction``, ``<|im_start|>``)
 ``boilerplate``    ``boilerplate``     1: a C4 boilerplate line (enable JavaScript, a site policy)
 ``refusal``        ``refusal``         1: a refusal or AI disclaimer in place of the answer
+``misspelt``       ``misspelt``        >= :data:`MISSPELT_CUT`: words no English word list knows
+                                       (typos, OCR errors; :mod:`~.spelling`)
+``dangling``       ``dangling``        1: the response stops on ``the``, ``and``, ``of``... with no
+                                       full stop (cut off; :mod:`~.endings`)
 =================  ==================  ============================================================
 
 The robust z is ``(x - median) / (1.4826 * MAD)`` over the dataset's scored records (Iglewicz and
 Hoaglin's 3.5 for an outlier), so it means the same on any dataset: a cut in the data's own
 spread, which 20% of junk barely moves. The text flags (:mod:`tamis.scorers.heuristics`,
-:mod:`tamis.scorers.residue`) are 0/1 or have a fixed threshold; a fired flag has a margin of
-:data:`FLAG_MARGIN`. ``junk`` is the largest margin when one is past its cut; below every cut it is
-``-1 / (1 + F)`` with ``F = -2 * sum(log(1 - p))``, Fisher's combination of the record's
-percentiles ``p`` among the tail signals, so records still come in order of how close they are to
-junk. Higher = more likely junk; ``junk > 0``: some signal fired. Selection drops ``junk > 0`` by
-default (``--drop-junk-above``), with reason ``junk_<signal>`` and the value in the detail.
+:mod:`tamis.scorers.residue`, :mod:`~.spelling`, :mod:`~.endings`) are 0/1 or have a fixed
+threshold; a fired flag has a margin of :data:`FLAG_MARGIN`. ``junk`` is the largest margin when
+one is past its cut; below every cut it is ``-1 / (1 + F)`` with ``F = -2 * sum(log(1 - p))``,
+Fisher's combination of the record's percentiles ``p`` among the tail signals, so records still
+come in order of how close they are to junk. Higher = more likely junk; ``junk > 0``: some
+signal fired. Selection drops ``junk > 0`` by default (``--drop-junk-above``), with reason
+``junk_<signal>`` and the value in the detail.
 
 No weight or threshold here was fitted to the benchmark's labels: 3.5 is the textbook outlier cut,
 0 nats is "the prompt gives no information", and the flags' thresholds are those of
 ``--filter default``. ``part_relevance``'s spread on clean data is too wide for a robust z cut to
 fire, so :data:`OFF_TOPIC_CUT` is a fixed cosine, chosen on development sets disjoint from the
-benchmark's samples (``benchmarks/part_relevance_dev.py``; docs/results.md).
+benchmark's samples (``benchmarks/part_relevance_dev.py``; docs/results.md). :data:`MISSPELT_CUT`
+was chosen the same way (``benchmarks/misspelt_dev.py``: the smallest share of misspelt words
+that flags at most 1% of the clean development records of both pools).
 
 Cost: the conditional pass (``ce``, ``end_nll``, ``peak_nll``, ``worst_nll``) and the
 prompt-free pass ``ifd`` already needs (one forward pass more than ``ppl`` alone), the text
@@ -77,6 +84,7 @@ FLAG_MARGIN = 2.0
 MIN_RECORDS = 8
 DEFAULT_CUT = 0.0
 OFF_TOPIC_CUT = 0.08  # cosine; see the module's docstring
+MISSPELT_CUT = 0.05  # share of words; see the module's docstring
 
 
 @dataclass(frozen=True)
@@ -177,6 +185,8 @@ FLAGS = (
     FlagSignal("template_leak", "template_leak", ">=", 1.0, "a template marker: a run-on"),
     FlagSignal("boilerplate", "boilerplate", ">=", 1.0, "a line of web boilerplate"),
     FlagSignal("refusal", "refusal", ">=", 1.0, "a refusal or AI disclaimer"),
+    FlagSignal("misspelt", "misspelt", ">=", MISSPELT_CUT, "misspelt words"),
+    FlagSignal("dangling", "dangling", ">=", 1.0, "stops on a word that cannot end a sentence"),
 )
 # What each signal means, in words, for the detail.
 MEANINGS = {s.name: s.meaning for s in (*TAILS, *UNRELATED, *FLAGS)}
