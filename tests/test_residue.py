@@ -30,6 +30,12 @@ def test_markup(response, prompt, expected):
         ("Paris.<|im_end|>\n<|im_start|>user\nAnd Spain?", "Name a capital.", 1.0),
         ("Paris. [INST] Name a river. [/INST]", "Name a capital.", 1.0),
         ("User: hi\nAgent: hello", "Write a two-line dialogue.", 0.0),
+        ("Paris.\n\nHuman: Name a river.\n\nAssistant: The Seine.", "Name a capital.", 1.0),
+        ("Paris.\n\nInstruction: Name a river.\nOutput: The Seine.", "Name a capital.", 1.0),
+        ("User: Hi!\nAssistant: Hello, how can I help?", "Write a chat between two people.", 0.0),
+        ("Instruction: list colours\nOutput: red, blue", "Write an instruction for GPT.", 0.0),
+        ("Q: What did the fish say?\nA: Dam!", "Tell me a joke.", 0.0),
+        ("Assistant: hi\nUser: bye", "Name a capital.", 0.0),  # an answer before any question
         ("It reads ### Response: then the answer.", "What follows ### Response:?", 0.0),
     ],
 )

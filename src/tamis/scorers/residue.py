@@ -12,9 +12,14 @@ refusals in a response. Text scorers, no model; each 1.0 when found, else 0.0 (l
 - ``template_leak``: a chat or instruction template's marker inside the response:
   ``### Instruction``, ``### Input``, ``### Response`` (Alpaca), ``<|im_start|>``,
   ``<|im_end|>``, ``<|endoftext|>`` (ChatML, GPT), ``[INST]``, ``[/INST]``, ``<s>``, ``</s>``
-  (Llama 2), unless the prompt has one too. A generator that did not stop writes the next
-  example after its answer. Role names such as ``User:`` or ``Human:`` are not markers here:
-  written dialogues and labelled lists use them.
+  (Llama 2), unless the prompt has one too; or a chat turn: a line opening with a user's label
+  (``Human:``, ``User:``, ``Instruction:``) and a later line opening with an assistant's
+  (``Assistant:``, ``AI:``, ``GPT:``, ``Output:``, ``Response:``), unless the prompt asks for
+  turns (it names a dialogue, conversation, chat, script, interview, role-play, transcript,
+  turns or a customer, or instructions, prompts, GPT or a language model). A generator that
+  did not stop writes the next example after its answer. One role name alone is no marker:
+  written dialogues and labelled lists use them, and ``Q:`` / ``A:`` tells jokes. On the whole
+  of Alpaca 52k and Dolly 15k the chat-turn rule flags no record.
 - ``boilerplate``: a line of web boilerplate, by the line rules of C4 (Raffel et al. 2020; the
   rules FineWeb's C4 filter and datatrove reuse), narrowed to the banner and footer shapes: a
   warning that JavaScript should be enabled (C4 drops every line naming JavaScript, but in
@@ -67,6 +72,18 @@ _CODE_PROMPT = re.compile(
 )
 _LEAK = re.compile(
     r"###\s*(?:instruction|input|response)\b|<\|(?:im_start|im_end|endoftext)\|>|\[/?INST\]|</?s>",
+    re.IGNORECASE,
+)
+# A chat turn written into the response: a line opening with a user's label, then one opening with
+# an assistant's (the next example of a Human/Assistant or Instruction/Output format).
+_USER_TURN = re.compile(r"^[ \t#*]*(?:human|user|instruction)[ \t]*:", re.IGNORECASE | re.MULTILINE)
+_ASSISTANT_TURN = re.compile(
+    r"^[ \t#*]*(?:assistant|ai|gpt|output|response)[ \t]*:", re.IGNORECASE | re.MULTILINE
+)
+# A prompt that asks for turns: a dialogue, a script, or instructions for a model.
+_ASKS_TURNS = re.compile(
+    r"dialog|conversation|chat|script|interview|role[- ]?play|transcript|turns|customer|"
+    r"instruction|prompt|gpt|language model",
     re.IGNORECASE,
 )
 # C4's line rules, narrowed to the banner and footer shapes (a line that names JavaScript or
@@ -146,7 +163,17 @@ def template_leak(response: str, prompt: str) -> float:
     >>> template_leak("Paris.\\n\\n### Instruction:\\nName a river.", "Name a capital.")
     1.0
     """
-    return 1.0 if _LEAK.search(response) and not _LEAK.search(prompt) else 0.0
+    if _LEAK.search(response) and not _LEAK.search(prompt):
+        return 1.0
+    return 1.0 if _chat_turn(response) and not _ASKS_TURNS.search(prompt) else 0.0
+
+
+def _chat_turn(text: str) -> bool:
+    """A line opening with a user's label (``Human:``, ``User:``, ``Instruction:``) followed by a
+    line opening with an assistant's (``Assistant:``, ``AI:``, ``GPT:``, ``Output:``,
+    ``Response:``)."""
+    user = _USER_TURN.search(text)
+    return bool(user and _ASSISTANT_TURN.search(text, user.end()))
 
 
 def boilerplate(response: str, prompt: str) -> float:
