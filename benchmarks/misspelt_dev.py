@@ -5,7 +5,9 @@ Development sets: the 600 Alpaca 52k and 500 Dolly 15k records of
 benchmarks/part_relevance_dev.py (outside the seeded samples of benchmarks/noise.py and
 benchmarks/scorer_quality.py). Every record is scored clean, once more with a ``typos``
 corruption (seed 5; ``empty`` stands in where typos does not apply and is not counted), and once
-with one of all 14 kinds (seed 6), to see what else the signal catches. Printed per pool: the
+with one of all 14 kinds (seed 6), to see what else the signal catches. ``dangling`` (a 0/1 flag,
+no cut to choose) is measured beside it: the clean records it flags and the ``truncate``
+corruptions (seed 5) it catches. Printed per pool: the
 clean records' quantiles, and at each candidate cut the share of clean records flagged and of
 typos caught.
 
@@ -29,6 +31,7 @@ from alpaca_sample import SHARED
 from part_relevance_dev import POOLS, dev_set, prompt_of
 
 from tamis.data.noise import KINDS, corrupt
+from tamis.scorers.endings import dangling
 from tamis.scorers.spelling import misspelt
 
 CUTS = [round(0.01 * i, 2) for i in range(1, 16)]
@@ -49,8 +52,21 @@ def study(rows: list[dict]) -> dict:
     objs, labels = corrupt(rows, 1.0, 6, KINDS)
     kinds = np.array([lab["kind"] for lab in labels])
     others = values(prompts, [o["output"] for o in objs])
+    objs, labels = corrupt(rows, 1.0, 5, ["truncate", "empty"])
+    cut = [dangling(o["output"], p) for o, p, lab in zip(objs, prompts, labels, strict=True)]
+    cut = np.array([v for v, lab in zip(cut, labels, strict=True) if lab["kind"] == "truncate"])
     out = {
         "records": len(rows),
+        "dangling": {  # a 0/1 flag: no cut to choose, measured here beside misspelt
+            "clean": round(
+                float(
+                    np.mean([dangling(r["output"], p) for r, p in zip(rows, prompts, strict=True)])
+                ),
+                4,
+            ),
+            "truncate": round(float(cut.mean()), 3),
+            "truncated_records": len(cut),
+        },
         "typos": int(typo.sum()),
         "clean_quantiles": {q: round(float(np.quantile(clean, q)), 4) for q in (0.5, 0.9, 0.99)},
         "at_cut": {},
@@ -84,11 +100,14 @@ def main() -> None:
     ]
     share = f"{MAX_CLEAN_SHARE:.0%}"
     report["rule"] = f"smallest cut flagging <= {share} of clean records in both pools"
-    report["cut"] = min(ok) if ok else None
+    if not ok:
+        raise SystemExit(f"no cut in {CUTS} flags <= {share} of the clean records of both pools")
+    report["cut"] = min(ok)
     for name in POOLS:
         at = report[name]["at_cut"][str(report["cut"])]
         print(f"{name} at cut {report['cut']}: clean {at['clean']}, typos {at['typos']}")
         print(f"  all kinds: {at['all_kinds']}")
+        print(f"  dangling: {report[name]['dangling']}")
     print(f"cut: {report['cut']} ({report['rule']})")
     args.results.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.results}")

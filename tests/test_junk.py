@@ -68,6 +68,13 @@ def test_maths_worst_share_by_hand():
         worst_share(np.array([1.0]), 0.0)
 
 
+def test_a_misspelt_value_of_none_another_language_fires_nothing():
+    rows = clean_rows()
+    rows[5]["misspelt"] = None
+    got = verdicts(rows)
+    assert got["r005"].junk <= 0 and got["r005"].signal != "misspelt"
+
+
 def test_leaving_a_signal_out_silences_it_and_nothing_else():
     rows = clean_rows()
     rows.append({**clean_rows(1, seed=7)[0], "index": 40, "id": "typos", "worst_nll": 15.0})
@@ -259,6 +266,8 @@ def test_default_run_drops_a_looping_and_a_copied_response(tmp_path, capsys):
     assert rejected["loop"]["reason"] == "junk_repetitive"
     assert rejected["copy"]["reason"] == "junk_echo"
     assert rejected["typos"]["reason"].startswith("junk_")  # misspelt, or a likelier signal
+    scored = {r["id"]: r for r in pq.read_table(tmp_path / "out" / "scores.parquet").to_pylist()}
+    assert scored["typos"]["misspelt"] >= 0.05 and scored["demo-6"]["misspelt"] < 0.05
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     by_signal = manifest["counts"]["junk_by_signal"]
     assert by_signal["repetitive"] >= 1 and by_signal["echo"] >= 1
@@ -304,5 +313,8 @@ def test_text_flags_name_the_flag_a_generated_answer_trips():
         ),
         rec("Name a colour.", "N/A"),
         rec("Name a colour.", "Blue.\n\n### Instruction:\nName a fruit."),
+        # cut by --max-new-tokens, or a rare word: junk in data, not in a generated answer
+        rec("Name a colour.", "Blue is a calm colour, the colour of"),
+        rec("Name a colour.", "Blue is a calm colour, lke the sky."),
     ]
-    assert text_flags(answers) == ["", "repetitive", "echo", "placeholder", "template_leak"]
+    assert text_flags(answers) == ["", "repetitive", "echo", "placeholder", "template_leak", "", ""]

@@ -7,49 +7,54 @@ lacks its full stop looks much the same to it; the last word tells them apart.
 
 ``dangling`` = 1.0 when the response (at least :data:`MIN_WORDS` words) ends in a letter, with no
 punctuation, quote or bracket after its last word, and that word, as written (lower case: ``Will``
-signing a letter and ``Let it Be`` are names), is one of :data:`DANGLING`: articles, possessive
-determiners, coordinating and subordinating conjunctions, the commonest prepositions and
-auxiliaries: words that introduce something and cannot close a sentence. Else 0.0. Lower =
-better. Cost: a look at the last word (no model).
+signing a letter is a name), is one of :data:`DANGLING`: an article, a possessive determiner,
+``and``, ``or``, ``nor``, ``because``, ``although``, ``whose``, ``than``, ``of`` or ``very``:
+words that open something and (almost) never close a sentence. Not when the prompt is about
+words themselves (it names an article, a preposition, a conjunction, a determiner, a pronoun, a
+word, a rhyme, grammar or a part of speech). Else 0.0. Lower = better. Cost: a look at the last
+word (no model).
 
-Known misses: a cut after a noun or a verb (most cuts); a cut followed by punctuation. Known false
-alarms: a stranded preposition without a full stop (``goals to strive for``), a list whose last
-item is such a word; replies under :data:`MIN_WORDS` words are never flagged (``an`` answering
-"Which article goes before apple?"). On real data (Alpaca 52k and Dolly 15k outside the
-benchmark samples) it flags under 0.1% of the records, most of them real cut-offs (``atomic
-number of``, ``sales in 2015 will be``, ``1, 2, 4, 5, 10, and``).
+Known misses: a cut after a noun, a verb or a word that can end a sentence (``to``, ``for``,
+``with``: ``goals to strive for``), most cuts; a cut followed by punctuation. Known false alarms:
+a stranded ``of`` (``what it is made of``) or a list whose last item is such a word. Replies
+under :data:`MIN_WORDS` words are never flagged. Counts on real data:
+``benchmarks/text_flags_real.py``.
 """
 
 from __future__ import annotations
 
+import re
+
 from tamis.data.records import Record
 from tamis.scorers.base import TextScorer
+from tamis.scorers.residue import prompt_text
 
 MIN_WORDS = 4
 DANGLING = frozenset(
     (
         "the", "a", "an",  # articles
-        "my", "your", "his", "its", "our", "their",  # possessive determiners
-        "and", "or", "but", "nor", "because", "although", "while", "if", "than", "that",
-        "which", "whose",  # conjunctions and relatives
-        "of", "to", "with", "from", "into", "onto", "for", "by", "at", "as",  # prepositions
-        "is", "are", "was", "were", "be", "been", "has", "have", "had", "will", "would",
-        "could", "should", "very", "such",  # auxiliaries, intensifiers
+        "my", "your", "our", "their", "its",  # possessive determiners (not his, her: pronouns too)
+        "and", "or", "nor", "because", "although", "whose", "than", "of", "very",
     )
 )  # fmt: skip
+# A prompt about words themselves: the answer may well end on one ("The article here is the").
+_ABOUT_WORDS = re.compile(
+    r"\b(article|preposition|conjunction|determiner|pronoun|word|rhyme|grammar|part of speech)",
+    re.IGNORECASE,
+)
 
 
-def dangling(response: str) -> float:
+def dangling(response: str, prompt: str = "") -> float:
     """``dangling`` of one response (see the module's docstring)."""
     text = response.rstrip()
     words = text.split()
-    if len(words) < MIN_WORDS or not text[-1].isalpha():
+    if len(words) < MIN_WORDS or not text[-1].isalpha() or _ABOUT_WORDS.search(prompt):
         return 0.0
     return 1.0 if words[-1] in DANGLING else 0.0
 
 
 def _compute(records: list[Record]) -> dict[str, list[float]]:
-    return {"dangling": [dangling(r.response) for r in records]}
+    return {"dangling": [dangling(r.response, prompt_text(r)) for r in records]}
 
 
 DANGLING_END = TextScorer("dangling", ("dangling",), "lower", _compute)

@@ -52,9 +52,10 @@ signal fired. Selection drops ``junk > 0`` by default (``--drop-junk-above``), w
 ``junk_<signal>`` and the value in the detail.
 
 No weight or threshold here was fitted to the benchmark's labels: 3.5 is the textbook outlier cut,
-0 nats is "the prompt gives no information", and the flags' thresholds are those of
-``--filter default``. ``part_relevance``'s spread on clean data is too wide for a robust z cut to
-fire, so :data:`OFF_TOPIC_CUT` is a fixed cosine, chosen on development sets disjoint from the
+0 nats is "the prompt gives no information", and the heuristics' thresholds are those of
+``--filter default`` (the residue, ``dangling`` and ``misspelt`` flags are not in it).
+``part_relevance``'s spread on clean data is too wide for a robust z cut to fire, so
+:data:`OFF_TOPIC_CUT` is a fixed cosine, chosen on development sets disjoint from the
 benchmark's samples (``benchmarks/part_relevance_dev.py``; docs/results.md). :data:`MISSPELT_CUT`
 was chosen the same way (``benchmarks/misspelt_dev.py``: the smallest share of misspelt words
 that flags at most 1% of the clean development records of both pools).
@@ -188,6 +189,10 @@ FLAGS = (
     FlagSignal("misspelt", "misspelt", ">=", MISSPELT_CUT, "misspelt words"),
     FlagSignal("dangling", "dangling", ">=", 1.0, "stops on a word that cannot end a sentence"),
 )
+# The flags ``tamis eval`` reads on a model's greedy answers: not ``dangling`` (an answer stops
+# wherever --max-new-tokens cuts it) nor ``misspelt`` (the experiments' junk-flagged share was
+# defined before it, and stays comparable across their runs).
+GENERATION_FLAGS = tuple(f for f in FLAGS if f.name not in ("dangling", "misspelt"))
 # What each signal means, in words, for the detail.
 MEANINGS = {s.name: s.meaning for s in (*TAILS, *UNRELATED, *FLAGS)}
 # The scorers whose columns junk is computed from (``tokens`` writes ``response_tokens``).
@@ -271,13 +276,15 @@ def _fisher(rows, found, signals) -> dict[int, float]:
 
 
 def text_flags(records) -> list[str]:
-    """The first of :data:`FLAGS` that fires on each :class:`~tamis.data.records.Record` (``""`` for
-    none): the model-free part of junk, for texts no score pass has read (a model's greedy
-    answers in ``tamis eval``: loops, copies of the prompt, placeholders)."""
+    """The first of :data:`GENERATION_FLAGS` that fires on each
+    :class:`~tamis.data.records.Record` (``""`` for none): the model-free part of junk, for texts
+    no score pass has read (a model's greedy answers in ``tamis eval``: loops, copies of the
+    prompt, placeholders)."""
     from tamis.scorers import SCORERS
 
+    flags = GENERATION_FLAGS
     owners = dict.fromkeys(
-        next(s for s in SCORERS.values() if f.column in s.columns).name for f in FLAGS
+        next(s for s in SCORERS.values() if f.column in s.columns).name for f in flags
     )
     values: dict[str, list[float]] = {}
     for name in owners:
@@ -285,7 +292,7 @@ def text_flags(records) -> list[str]:
     out = []
     for j in range(len(records)):
         fired = (
-            f.name for f in FLAGS if _finite(values[f.column][j]) and f.fires(values[f.column][j])
+            f.name for f in flags if _finite(values[f.column][j]) and f.fires(values[f.column][j])
         )
         out.append(next(fired, ""))
     return out

@@ -16,7 +16,8 @@ refusals in a response. Text scorers, no model; each 1.0 when found, else 0.0 (l
   (``Human:``, ``User:``, ``Instruction:``) and a later line opening with an assistant's
   (``Assistant:``, ``AI:``, ``GPT:``, ``Output:``, ``Response:``), unless the prompt asks for
   turns (it names a dialogue, conversation, chat, script, interview, role-play, transcript,
-  turns or a customer, or instructions, prompts, GPT or a language model). A generator that
+  turns, an exchange, a customer or an assistant, or instructions, prompts, GPT or a language
+  model). A generator that
   did not stop writes the next example after its answer. One role name alone is no marker:
   written dialogues and labelled lists use them, and ``Q:`` / ``A:`` tells jokes. On the whole
   of Alpaca 52k and Dolly 15k the chat-turn rule flags no record.
@@ -82,8 +83,8 @@ _ASSISTANT_TURN = re.compile(
 )
 # A prompt that asks for turns: a dialogue, a script, or instructions for a model.
 _ASKS_TURNS = re.compile(
-    r"dialog|conversation|chat|script|interview|role[- ]?play|transcript|turns|customer|"
-    r"instruction|prompt|gpt|language model",
+    r"\b(?:dialog|conversation|chat|script|interview|role[- ]?play|transcript|turns|customer|"
+    r"exchange|assistant|instruction|prompt|gpt|language model)",
     re.IGNORECASE,
 )
 # C4's line rules, narrowed to the banner and footer shapes (a line that names JavaScript or

@@ -1,11 +1,9 @@
-"""The ``misspelt`` share (tamis.scorers.spelling, with the real word list) and the ``dangling``
-end (tamis.scorers.endings) on hand-made responses: which words count, what a typo or a cut does,
-and what they must leave alone."""
+"""The ``misspelt`` share (tamis.scorers.spelling, with the real word list) on hand-made
+responses: which words count, what a typo does, and what it must leave alone."""
 
 import pytest
 
 from tamis.data.records import Message, Record
-from tamis.scorers.endings import DANGLING_END, dangling
 from tamis.scorers.spelling import MISSPELT, counted_words, misspelt, misspelt_words
 
 CLEAN = (
@@ -29,24 +27,46 @@ def test_typos_raise_the_share_by_the_words_they_break():
 def test_which_words_count():
     text = (
         "Call Dr. Smith at 5pm: run numpy.sqrt(x) or my_var, see www.example.com, and don't "
-        'forget the cat\'s "toys".\n```\nfor itm in lst: prnt(itm)\n```\nok'
+        'forget the cat\'s "toys" or `argmax`.\n```\nfor itm in lst: prnt(itm)\n```\nok'
     )
-    # Capitalised words, digits, dots, underscores, code blocks and words under 3 letters drop;
-    # quotes and brackets are stripped, a possessive loses its 's, a curly apostrophe is one.
+    # Capitalised words, digits, dots, underscores, inline code, code blocks and words under 3
+    # letters drop; quotes and brackets are stripped, a possessive loses its 's.
     assert counted_words(text) == ["run", "see", "and", "don't", "forget", "the", "cat", "toys"]
     assert counted_words(text + " prnt") == [*counted_words(text), "prnt"]  # outside the fence
     assert misspelt(text, "") == 0.0
+
+
+def test_a_fenced_one_liner_does_not_hide_the_rest():
+    text = "```python print(1)```\nthe wtaer is cold and clean now"
+    assert counted_words(text) == ["the", "wtaer", "cold", "and", "clean", "now"]
+    assert misspelt(text, "Q") == pytest.approx(1 / 6)
 
 
 def test_a_word_the_prompt_uses_is_not_misspelt():
     response = "The zorblat spins the grommix twice, then the zorblat rests."
     assert misspelt(response, "What does a zorblat do to a grommix?") == 0.0
     assert misspelt(response, "Describe a machine.") == pytest.approx(3 / 9)
+    # the prompt's words are normalised like the response's: possessive, plural, hyphen
+    assert misspelt("the zorblat's tail is long", "Describe the zorblat's tail.") == 0.0
+    assert misspelt("a zorblat is long", "What are zorblats?") == 0.0
+    assert misspelt("the grommix spins fast", "Build a zorblat-grommix.") == 0.0
 
 
-def test_another_language_is_not_judged_for_spelling():
+def test_another_language_is_not_judged_but_short_typo_heavy_english_is():
     assert misspelt("el perro está ladrando y la niña quiere convertirse", "Translate.") is None
+    # 3 of 4 unknown, but "for" says English: typos, not another language
+    assert misspelt("It is an importnat prcoess for plnats.", "Q") == pytest.approx(3 / 4)
     assert misspelt("", "Say nothing.") == 0.0  # no word counts
+
+
+def test_the_foreign_share_boundary():
+    # 2 of 5 unknown is 0.4, not past it: judged; 3 of 5 with no common English word: None
+    assert misspelt("zorblat grommix tree stone river", "Q") == pytest.approx(0.4)
+    assert misspelt("zorblat grommix frobnicatr stone river", "Q") is None
+
+
+def test_windows_line_endings_count_the_same_words():
+    assert counted_words("the wtaer\r\nis cold") == counted_words("the wtaer\nis cold")
 
 
 def test_scorer_reads_every_prompt_message():
@@ -59,30 +79,3 @@ def test_scorer_reads_every_prompt_message():
     assert MISSPELT.compute_all([rec]) == {"misspelt": [0.0]}
     alone = Record(id="s", prompt=[Message("user", "Go.")], response=rec.response, raw={})
     assert MISSPELT.compute_all([alone]) == {"misspelt": [0.2]}
-
-
-@pytest.mark.parametrize(
-    ("response", "expected"),
-    [
-        ("Calcium is a chemical element with the atomic number of", 1.0),
-        ("The list holds 1, 2, 4, 5, 10, and", 1.0),
-        ("Sales in 2015 are expected to be", 1.0),
-        ("Calcium is a chemical element with atomic number 20.", 0.0),
-        ("Calcium is a chemical element with atomic number 20", 0.0),  # no full stop: a noun
-        ("Write to me soon and tell me about the", 1.0),
-        ("Best wishes from all of us,\n\nWill", 0.0),  # a name, capitalised
-        ("Just walk as much as the", 1.0),
-        ("an", 0.0),  # a one-word answer: under MIN_WORDS
-        ("I will explain the (", 0.0),  # ends in a bracket, not a letter
-    ],
-)
-def test_dangling(response, expected):
-    assert dangling(response) == expected
-
-
-def test_dangling_scorer_column():
-    recs = [
-        Record(id="a", prompt=[Message("user", "Q")], response="It depends on the", raw={}),
-        Record(id="b", prompt=[Message("user", "Q")], response="It depends on the day.", raw={}),
-    ]
-    assert DANGLING_END.compute_all(recs) == {"dangling": [1.0, 0.0]}
