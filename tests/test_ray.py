@@ -27,13 +27,22 @@ def cluster():
     ray.shutdown()
 
 
-@pytest.fixture()
-def data(write_jsonl):
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
     with DEMO.open(encoding="utf-8") as f:
         rows = [json.loads(line) for line in f][:20]
     rows.insert(3, {"instruction": "Say hi.", "output": ""})  # rejected: empty response
     rows.append(dict(rows[0]))  # a duplicate of the first record
-    return write_jsonl(rows)
+    path = tmp_path_factory.mktemp("ray_data") / "data.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def local(data, tmp_path_factory):
+    """The local engine's run on ``data``: the reference every Ray run must equal (made once)."""
+    out = tmp_path_factory.mktemp("ray_local") / "local"
+    return out, run(data, out)
 
 
 def run(data: Path, out: Path, *extra: str) -> dict:
@@ -66,8 +75,8 @@ def assert_same_outputs(a: Path, b: Path) -> None:
 RAY = ["--engine", "ray", "--actors", "2", "--shard-records", "6"]
 
 
-def test_ray_gives_the_local_engines_outputs_and_resumes_by_shard(cluster, data, tmp_path):
-    local = run(data, tmp_path / "local")
+def test_ray_gives_the_local_engines_outputs_and_resumes_by_shard(cluster, data, local, tmp_path):
+    local_out, local = local
     on_ray = run(data, tmp_path / "ray", *RAY)
     reasons = local["counts"]["rejected_by_reason"]
     assert reasons["empty_response"] == 1 and reasons["duplicate_id"] == 1
@@ -75,18 +84,16 @@ def test_ray_gives_the_local_engines_outputs_and_resumes_by_shard(cluster, data,
     # after the shards, the same on both engines) or ranked out
     junk = sum(n for reason, n in reasons.items() if reason.startswith("junk_"))
     assert reasons.get("ranked_out", 0) + junk == 10
-    assert_same_outputs(tmp_path / "local", tmp_path / "ray")
+    assert_same_outputs(local_out, tmp_path / "ray")
     stats = on_ray["score"]
     assert stats["shards"] == 4 and stats["shards_reused"] == 0  # 20 good records, 6 per shard
     assert on_ray["model"]["sha256"] == local["model"]["sha256"]
-    # a re-run reuses every complete shard; a damaged one is redone, alone
-    again = run(data, tmp_path / "ray", *RAY)
-    assert again["score"]["shards_reused"] == 4
+    # a re-run reuses every complete shard and redoes a damaged one, alone
     shard = tmp_path / "ray" / "shards" / "00002.parquet"
     shard.write_bytes(shard.read_bytes()[:100])
     redone = run(data, tmp_path / "ray", *RAY)
-    assert redone["score"]["shards_reused"] == 3
-    assert_same_outputs(tmp_path / "local", tmp_path / "ray")
+    assert redone["score"]["shards"] == 4 and redone["score"]["shards_reused"] == 3
+    assert_same_outputs(local_out, tmp_path / "ray")
 
 
 def actor_pids() -> list[int]:
@@ -103,7 +110,7 @@ def actor_pids() -> list[int]:
     return pids
 
 
-def test_a_killed_ray_worker_is_replaced_and_no_record_is_lost(cluster, data, tmp_path):
+def test_a_killed_ray_worker_is_replaced_and_no_record_is_lost(cluster, data, local, tmp_path):
     killed: list[int] = []
     earlier = set(actor_pids())  # an earlier test's actors may still be exiting
 
@@ -125,8 +132,7 @@ def test_a_killed_ray_worker_is_replaced_and_no_record_is_lost(cluster, data, tm
     run(data, tmp_path / "ray", *RAY)
     killer.join()
     assert killed, "no actor process was found to kill"
-    run(data, tmp_path / "local")
-    assert_same_outputs(tmp_path / "local", tmp_path / "ray")
+    assert_same_outputs(local[0], tmp_path / "ray")
     indices = [r["index"] for r in rows(tmp_path / "ray")]
     assert indices == list(range(22))  # every input record once
 
