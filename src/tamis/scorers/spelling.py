@@ -101,22 +101,23 @@ def _asked(prompt: str) -> set[str]:
 def misspelt_words(response: str, prompt: str) -> tuple[list[str], int]:
     """The response's misspelt words (in order, repeats kept) and the number of words counted."""
     words = counted_words(response)
+    return _unknown(words, prompt), len(words)
+
+
+def _unknown(words: list[str], prompt: str) -> list[str]:
+    """The ``words`` neither the list nor the prompt holds (alone or with a plural ``s``)."""
     if not words:
-        return [], 0
+        return []
     known = english_words()
     asked = _asked(prompt)
-
-    def unknown(w: str) -> bool:
-        return w not in known and not {w, w + "s", w.removesuffix("s")} & asked
-
-    return [w for w in words if unknown(w)], len(words)
+    return [w for w in words if w not in known and not {w, w + "s", w.removesuffix("s")} & asked]
 
 
 def misspelt(response: str, prompt: str) -> float | None:
     """``misspelt`` of one response (None: another language, see the module's docstring)."""
-    bad, n = misspelt_words(response, prompt)
-    share = len(bad) / n if n else 0.0
-    if share > FOREIGN_SHARE and not ENGLISH & set(counted_words(response)):
+    words = counted_words(response)
+    share = len(_unknown(words, prompt)) / len(words) if words else 0.0
+    if share > FOREIGN_SHARE and not ENGLISH & set(words):
         return None
     return share
 
