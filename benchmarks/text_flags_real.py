@@ -1,6 +1,7 @@
-"""How often the text flags of junk's fifth version fire on real data: ``misspelt`` (at junk's
-cut), ``dangling`` and ``template_leak``'s chat-turn rule, on the whole of Alpaca 52k and Dolly
-15k (no noise added), with a seeded sample of the flagged records to read by hand.
+"""How often the newer text flags of junk fire on real data: ``misspelt`` (at junk's cut),
+``dangling`` and ``template_leak``'s chat-turn rule (fifth version), ``looping`` (sixth), on the
+whole of Alpaca 52k and Dolly 15k (no noise added), with a seeded sample of the flagged records
+to read by hand.
 
 Usage: python benchmarks/text_flags_real.py [--results PATH]
        (default: benchmarks/results/text_flags_real.json)
@@ -17,7 +18,8 @@ from alpaca_sample import SHARED
 from part_relevance_dev import prompt_of
 
 from tamis.scorers.endings import dangling
-from tamis.scorers.junk import MISSPELT_CUT
+from tamis.scorers.junk import LOOP_COPIES, MISSPELT_CUT
+from tamis.scorers.loops import loop_copies
 from tamis.scorers.residue import _chat_turn, template_leak
 from tamis.scorers.spelling import misspelt
 
@@ -32,6 +34,7 @@ def flags(row: dict) -> dict[str, bool]:
         "misspelt_none": value is None,
         "dangling": dangling(response, prompt) == 1.0,
         "chat_turn": _chat_turn(response) and template_leak(response, prompt) == 1.0,
+        "looping": loop_copies(response, prompt) >= LOOP_COPIES,
     }
 
 

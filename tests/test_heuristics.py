@@ -61,6 +61,7 @@ COLUMNS = (
     "refusal",
     "misspelt",
     "dangling",
+    "loop_copies",
 )
 
 

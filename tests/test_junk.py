@@ -38,6 +38,7 @@ def clean_rows(n=40, seed=0):
                 "peak_nll": rng.uniform(3.0, 5.0),
                 "worst_nll": rng.uniform(5.0, 7.0),
                 "part_relevance": rng.uniform(0.25, 0.75),
+                "tail_relevance": 0.4 + 0.01 * (i % 50),  # no draw: the others' stay as they were
                 "response_tokens": rng.randint(20, 60),
                 "repetition": rng.uniform(0.0, 0.1),
                 "echo": 0.0,
@@ -113,6 +114,7 @@ def test_clean_rows_are_not_junk_and_each_signal_fires_on_its_defect():
         "footer": {"boilerplate": 1.0},
         "as-an-ai": {"refusal": 1.0},
         "second-answer": {"part_relevance": 0.02},
+        "two-answers": {"tail_relevance": 0.05},
         "ocr": {"misspelt": 0.12},
         "cut-at-the": {"dangling": 1.0},
     }
@@ -132,6 +134,7 @@ def test_clean_rows_are_not_junk_and_each_signal_fires_on_its_defect():
         "footer": "boilerplate",
         "as-an-ai": "refusal",
         "second-answer": "off_topic",
+        "two-answers": "appended",
         "ocr": "misspelt",
         "cut-at-the": "dangling",
     }
@@ -143,6 +146,7 @@ def test_clean_rows_are_not_junk_and_each_signal_fires_on_its_defect():
     assert got["loop"].junk == FLAG_MARGIN and "repetition=0.8 >= 0.6" in got["loop"].detail
     assert "lead_pmi=-6" in got["other-answer"].detail
     assert "part_relevance=0.02, cut <= 0.08" in got["second-answer"].detail
+    assert "tail_relevance=0.05, cut <= 0.21" in got["two-answers"].detail
     assert "misspelt=0.12 >= 0.05 (misspelt words)" in got["ocr"].detail
     assert sum(v.junk > 0 for v in got.values()) == len(bad)
 

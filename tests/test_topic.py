@@ -1,11 +1,12 @@
-"""``part_relevance``: how a response is cut into parts, and, with the real bundled MiniLM, that a
-second answer, a leaked example or a boilerplate line scores below the clean response (the first
-and last past junk's ``off_topic`` cut), while clean responses stay above it."""
+"""``part_relevance`` and ``tail_relevance``: how a response is cut into parts, and, with the real
+bundled MiniLM, that a second answer, a leaked example or a boilerplate line scores below the
+clean response (past junk's ``off_topic`` and ``appended`` cuts), while clean responses stay
+above them."""
 
 import pytest
 
-from tamis.scorers.junk import OFF_TOPIC_CUT
-from tamis.scorers.topic import MAX_PARTS, part_relevance, response_parts
+from tamis.scorers.junk import APPENDED_CUT, OFF_TOPIC_CUT
+from tamis.scorers.topic import MAX_PARTS, part_relevance, relevance, response_parts
 
 
 def test_parts_are_the_sentences_of_each_line():
@@ -92,3 +93,46 @@ def test_values_do_not_depend_on_the_batch_and_empty_texts_get_none(embedder):
     # in chunks of one record: the same values
     chunked = part_relevance(prompts, responses, embedder, chunk=1)
     assert all(a is None or abs(a - b) <= 1e-4 for a, b in zip(together, chunked, strict=True))
+
+
+SECOND_ANSWER = (
+    "The French Revolution began in 1789. Crowds in Paris stormed the Bastille, a royal "
+    "prison, and within a few years the monarchy had fallen and the king was executed."
+)
+
+
+def test_a_whole_second_answer_is_a_foreign_tail(embedder):
+    cases = {
+        "clean": ANSWER,
+        "list": LIST_ANSWER,
+        "merged": ANSWER + "\n\n" + SECOND_ANSWER,
+        "merged-same-line": ANSWER + " " + SECOND_ANSWER,
+        "one-part": "Plants make sugar from light, water and carbon dioxide in their leaves.",
+        "short-tail": ANSWER + " Thanks!",
+    }
+    prompts = [LIST_PROMPT if k == "list" else PROMPT for k in cases]
+    got = relevance(prompts, list(cases.values()), embedder)
+    tail = dict(zip(cases, got["tail_relevance"], strict=True))
+    assert tail["clean"] > APPENDED_CUT and tail["list"] > APPENDED_CUT, tail
+    assert tail["merged"] < APPENDED_CUT and tail["merged-same-line"] < APPENDED_CUT, tail
+    # no boundary with MIN_TAIL_WORDS after it: nothing to compare
+    assert tail["one-part"] is None
+    assert tail["short-tail"] > APPENDED_CUT  # "Thanks!" joins the last sentence
+    # the same part values as part_relevance gives alone
+    assert got["part_relevance"] == part_relevance(prompts, list(cases.values()), embedder)
+
+
+def test_tail_relevance_takes_the_weakest_boundary():
+    import numpy as np
+
+    from tamis.scorers.topic import _tail_relevance
+
+    asked = np.array([1.0, 0.0, 0.0])
+    parts = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    # after part 1: the tail (mean of parts 2, 3) has cosine 0 with the prompt and the head;
+    # after part 2: part 3 has cosine 0 with both too; 8 words needed after a boundary
+    assert _tail_relevance(asked, parts, [5, 5, 8]) == 0.0
+    assert _tail_relevance(asked, parts, [5, 5, 2]) == 0.0  # only the first boundary counts
+    assert _tail_relevance(asked, parts, [5, 3, 4]) is None  # no tail of 8 words
+    near = np.array([[1.0, 0.0, 0.0], [0.8, 0.6, 0.0]])
+    assert _tail_relevance(asked, near, [5, 8]) == 0.8

@@ -27,6 +27,7 @@ from tamis.scorers.likelihood import (
     PPL_UNCOND,
     WORST_NLL,
 )
+from tamis.scorers.loops import LOOPING
 from tamis.scorers.residue import RESIDUE_SCORERS
 from tamis.scorers.spelling import MISSPELT
 from tamis.scorers.tokens import TOKENS
@@ -35,7 +36,9 @@ from tamis.scorers.topic import TOPIC
 MODEL_SCORERS = (
     CE, PPL, CE_UNCOND, PPL_UNCOND, IFD, LEAD_PMI, END_NLL, PEAK_NLL, WORST_NLL, TOKENS
 )  # fmt: skip
-HEURISTIC_SCORERS = (*TEXT_SCORERS, *DEDUP_SCORERS, *RESIDUE_SCORERS, MISSPELT, DANGLING_END)
+HEURISTIC_SCORERS = (
+    *TEXT_SCORERS, *DEDUP_SCORERS, *RESIDUE_SCORERS, MISSPELT, DANGLING_END, LOOPING
+)  # fmt: skip
 SCORERS: dict[str, Scorer | TextScorer] = {
     s.name: s for s in (*MODEL_SCORERS, *HEURISTIC_SCORERS, CLUSTER, TOPIC)
 }

@@ -25,7 +25,12 @@ signal             value               fires when
 ``off_topic``      ``part_relevance``  < :data:`OFF_TOPIC_CUT`: a part of the response relates
                                        neither to the prompt nor to anything before it (a second
                                        answer, a leaked example, boilerplate; :mod:`~.topic`)
+``appended``       ``tail_relevance``  < :data:`APPENDED_CUT`: the rest of the response, from some
+                                       sentence on, relates neither to the prompt nor to what
+                                       came before it (a second answer appended; :mod:`~.topic`)
 ``repetitive``     ``repetition``      >= 0.6: three or more copies of the same words (a loop)
+``looping``        ``loop_copies``     >= :data:`LOOP_COPIES`: a phrase four times back to back (a
+                                       loop at the end of a long response; :mod:`~.loops`)
 ``echo``           ``echo``            1: the response repeats a part of the prompt
 ``placeholder``    ``placeholder``     1: ``N/A``, ``<nooutput>``, ``...``
 ``non_text``       ``non_text``        > 0.3: binary junk, mojibake, base64 blobs
@@ -53,12 +58,13 @@ signal fired. Selection drops ``junk > 0`` by default (``--drop-junk-above``), w
 
 No weight or threshold here was fitted to the benchmark's labels: 3.5 is the textbook outlier cut,
 0 nats is "the prompt gives no information", and the heuristics' thresholds are those of
-``--filter default`` (the residue, ``dangling`` and ``misspelt`` flags are not in it).
+``--filter default`` (the residue, ``dangling``, ``misspelt`` and ``looping`` flags are not in
+it).
 ``part_relevance``'s spread on clean data is too wide for a robust z cut to fire, so
-:data:`OFF_TOPIC_CUT` is a fixed cosine, chosen on development sets disjoint from the
-benchmark's samples (``benchmarks/part_relevance_dev.py``; docs/results.md). :data:`MISSPELT_CUT`
-was chosen the same way (``benchmarks/misspelt_dev.py``: the smallest share of misspelt words
-that flags at most 1% of the clean development records of both pools).
+:data:`OFF_TOPIC_CUT` and :data:`APPENDED_CUT` are fixed cosines, chosen on development sets
+disjoint from the benchmark's samples (``benchmarks/part_relevance_dev.py``; docs/results.md).
+:data:`MISSPELT_CUT` was chosen the same way (``benchmarks/misspelt_dev.py``: the smallest share
+of misspelt words that flags at most 1% of the clean development records of both pools).
 
 Cost: the conditional pass (``ce``, ``end_nll``, ``peak_nll``, ``worst_nll``) and the
 prompt-free pass ``ifd`` already needs (one forward pass more than ``ppl`` alone), the text
@@ -85,7 +91,9 @@ FLAG_MARGIN = 2.0
 MIN_RECORDS = 8
 DEFAULT_CUT = 0.0
 OFF_TOPIC_CUT = 0.08  # cosine; see the module's docstring
+APPENDED_CUT = 0.21  # cosine; see the module's docstring
 MISSPELT_CUT = 0.05  # share of words; see the module's docstring
+LOOP_COPIES = 4  # back-to-back copies of a phrase (tamis.scorers.loops)
 
 
 @dataclass(frozen=True)
@@ -170,6 +178,14 @@ TAILS = (
         _column("part_relevance"),
         "a part is about something else",
     ),
+    TailSignal(
+        "appended",
+        "tail_relevance",
+        -1.0,
+        APPENDED_CUT,
+        _column("tail_relevance"),
+        "the response's end is about something else",
+    ),
 )
 # ``unrelated`` needs both: no information at the opening and none on average (IFD >= 1).
 UNRELATED = (
@@ -178,6 +194,7 @@ UNRELATED = (
 )
 FLAGS = (
     FlagSignal("repetitive", "repetition", ">=", 0.6, "repeats the same words"),
+    FlagSignal("looping", "loop_copies", ">=", LOOP_COPIES, "repeats a phrase back to back"),
     FlagSignal("echo", "echo", ">=", 1.0, "repeats the prompt"),
     FlagSignal("placeholder", "placeholder", ">=", 1.0, "a placeholder"),
     FlagSignal("non_text", "non_text", ">", 0.3, "not text"),
@@ -190,9 +207,9 @@ FLAGS = (
     FlagSignal("dangling", "dangling", ">=", 1.0, "stops on a word that cannot end a sentence"),
 )
 # The flags ``tamis eval`` reads on a model's greedy answers: not ``dangling`` (an answer stops
-# wherever --max-new-tokens cuts it) nor ``misspelt`` (the experiments' junk-flagged share was
-# defined before it, and stays comparable across their runs).
-GENERATION_FLAGS = tuple(f for f in FLAGS if f.name not in ("dangling", "misspelt"))
+# wherever --max-new-tokens cuts it) nor ``misspelt`` and ``looping`` (the experiments'
+# junk-flagged share was defined before them, and stays comparable across their runs).
+GENERATION_FLAGS = tuple(f for f in FLAGS if f.name not in ("dangling", "misspelt", "looping"))
 # What each signal means, in words, for the detail.
 MEANINGS = {s.name: s.meaning for s in (*TAILS, *UNRELATED, *FLAGS)}
 # The scorers whose columns junk is computed from (``tokens`` writes ``response_tokens``).

@@ -13,6 +13,14 @@ part before it (a list item about the previous item is on topic); ``part_relevan
 smallest over the parts: the cosine of the part that relates least to anything before it.
 Higher = better; a one-part response is its cosine with the prompt; None without a prompt.
 
+``tail_relevance`` reads blocks, not parts: at each boundary between parts where at least
+:data:`MIN_TAIL_WORDS` words follow, the rest of the response (the mean of its parts' vectors) is
+compared with the prompt and with everything before it (the mean of those parts' vectors), and
+the larger cosine kept; ``tail_relevance`` is the smallest over the boundaries. A second answer
+appended whole is a block about something else, while each of its sentences alone may share a
+word with the prompt or with the first answer, which is enough for ``part_relevance``. None for a
+response with no such boundary (one part, or a short tail). No embedding beyond the parts'.
+
 Cost: MiniLM (22M parameters, no language-model pass; on the GPU when there is one) on the
 prompt and every part, at most :data:`MAX_PARTS` parts per record (longer responses have
 neighbouring parts joined), :data:`CHUNK_RECORDS` records at a time. Known misses: MiniLM reads
@@ -31,6 +39,7 @@ from tamis.data.records import Record
 from tamis.scorers.base import TextScorer
 
 MIN_PART_WORDS = 3
+MIN_TAIL_WORDS = 8  # a tail shorter than this is one part's business
 MAX_PARTS = 24
 CHUNK_RECORDS = 4096  # records embedded at a time: memory stays flat on large datasets
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
@@ -68,23 +77,33 @@ def response_parts(text: str) -> list[str]:
 def part_relevance(
     prompts: list[str], responses: list[str], embedder=None, chunk: int = CHUNK_RECORDS
 ) -> list[float | None]:
-    """``part_relevance`` of each (prompt, response) pair, :data:`CHUNK_RECORDS` pairs at a time
-    (None for an empty response or prompt), rounded to 4 decimals: a batch's padding moves a
-    cosine by about 1e-7, so the batch can change a value by one unit in the last place at
-    most. ``embedder``: a loaded MiniLM (default: on the GPU when there is one)."""
+    """``part_relevance`` of each (prompt, response) pair: :func:`relevance`'s first column."""
+    return relevance(prompts, responses, embedder, chunk)["part_relevance"]
+
+
+def relevance(
+    prompts: list[str], responses: list[str], embedder=None, chunk: int = CHUNK_RECORDS
+) -> dict[str, list[float | None]]:
+    """``part_relevance`` and ``tail_relevance`` of each (prompt, response) pair,
+    :data:`CHUNK_RECORDS` pairs at a time (None for an empty response or prompt), rounded to 4
+    decimals: a batch's padding moves a cosine by about 1e-7, so the batch can change a value by
+    one unit in the last place at most. ``embedder``: a loaded MiniLM (default: on the GPU when
+    there is one)."""
     from tamis.model.embed import load_embedder
 
     if embedder is None and prompts:
         import torch
 
         embedder = load_embedder("cuda" if torch.cuda.is_available() else "cpu")
-    out: list[float | None] = []
+    out: dict[str, list[float | None]] = {"part_relevance": [], "tail_relevance": []}
     for lo in range(0, len(prompts), chunk):
-        out += _relevance(prompts[lo : lo + chunk], responses[lo : lo + chunk], embedder)
+        got = _relevance(prompts[lo : lo + chunk], responses[lo : lo + chunk], embedder)
+        for name, values in got.items():
+            out[name] += values
     return out
 
 
-def _relevance(prompts: list[str], responses: list[str], embedder) -> list[float | None]:
+def _relevance(prompts: list[str], responses: list[str], embedder) -> dict[str, list]:
     from tamis.model.embed import embed_texts
 
     pairs = zip(prompts, responses, strict=True)
@@ -93,10 +112,11 @@ def _relevance(prompts: list[str], responses: list[str], embedder) -> list[float
     texts = list(dict.fromkeys([*asked, *(p for ps in parts for p in ps)]))
     where = {t: i for i, t in enumerate(texts)}
     vectors = embed_texts(texts, embedder) if texts else None
-    out: list[float | None] = []
+    out: dict[str, list] = {"part_relevance": [], "tail_relevance": []}
     for prompt, ps in zip(prompts, parts, strict=True):
         if not ps:
-            out.append(None)
+            out["part_relevance"].append(None)
+            out["tail_relevance"].append(None)
             continue
         seen = [vectors[where[prompt]]]
         worst = 1.0
@@ -104,15 +124,35 @@ def _relevance(prompts: list[str], responses: list[str], embedder) -> list[float
             v = vectors[where[p]]
             worst = min(worst, max(float(v @ s) for s in seen))
             seen.append(v)
-        out.append(round(worst, 4))
+        out["part_relevance"].append(round(worst, 4))
+        words = [len(p.split()) for p in ps]
+        out["tail_relevance"].append(_tail_relevance(seen[0], np.stack(seen[1:]), words))
     return out
+
+
+def _tail_relevance(asked: np.ndarray, vs: np.ndarray, words: list[int]) -> float | None:
+    """The smallest, over the boundaries with :data:`MIN_TAIL_WORDS` words after them, of the
+    tail's larger cosine with the prompt or the head (each the normalised mean of its parts)."""
+    worst = None
+    for k in range(1, len(vs)):
+        if sum(words[k:]) < MIN_TAIL_WORDS:
+            break  # the tails only get shorter
+        tail, head = _unit(vs[k:].sum(axis=0)), _unit(vs[:k].sum(axis=0))
+        value = max(float(tail @ asked), float(tail @ head))
+        worst = value if worst is None else min(worst, value)
+    return None if worst is None else round(worst, 4)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(v))
+    return v / norm if norm > 0 else v
 
 
 def _compute(records: list[Record]) -> dict[str, list[float | None]]:
     if not records:
-        return {"part_relevance": []}
+        return {"part_relevance": [], "tail_relevance": []}
     prompts = [_asked(r) for r in records]
-    return {"part_relevance": part_relevance(prompts, [r.response for r in records])}
+    return relevance(prompts, [r.response for r in records])
 
 
 def _asked(record: Record) -> str:
@@ -124,4 +164,4 @@ def _asked(record: Record) -> str:
     return users[-1] if users else prompt_text(record)
 
 
-TOPIC = TextScorer("topic", ("part_relevance",), "higher", _compute)
+TOPIC = TextScorer("topic", ("part_relevance", "tail_relevance"), "higher", _compute)
