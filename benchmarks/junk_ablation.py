@@ -24,6 +24,10 @@ ARMS = {
     "model signals only": tuple(f.name for f in FLAGS),
     "without unlikely_part": ("unlikely_part",),
     "without unlikely_words": ("unlikely_words",),
+    "without misspelt, dangling": ("misspelt", "dangling"),
+    "without appended": ("appended",),
+    "without looping": ("looping",),
+    "without appended, looping (fifth version)": ("appended", "looping"),
 }
 
 

@@ -146,7 +146,7 @@ def test_clean_rows_are_not_junk_and_each_signal_fires_on_its_defect():
     assert got["loop"].junk == FLAG_MARGIN and "repetition=0.8 >= 0.6" in got["loop"].detail
     assert "lead_pmi=-6" in got["other-answer"].detail
     assert "part_relevance=0.02, cut <= 0.08" in got["second-answer"].detail
-    assert "tail_relevance=0.05, cut <= 0.21" in got["two-answers"].detail
+    assert "tail_relevance=0.05, cut <= 0.17" in got["two-answers"].detail
     assert "misspelt=0.12 >= 0.05 (misspelt words)" in got["ocr"].detail
     assert sum(v.junk > 0 for v in got.values()) == len(bad)
 

@@ -132,7 +132,7 @@ def test_tail_relevance_takes_the_weakest_boundary():
     # after part 1: the tail (mean of parts 2, 3) has cosine 0 with the prompt and the head;
     # after part 2: part 3 has cosine 0 with both too; 8 words needed after a boundary
     assert _tail_relevance(asked, parts, [5, 5, 8]) == 0.0
-    assert _tail_relevance(asked, parts, [5, 5, 2]) == 0.0  # only the first boundary counts
+    assert _tail_relevance(asked, parts, [5, 6, 2]) == 0.0  # only the first boundary counts
     assert _tail_relevance(asked, parts, [5, 3, 4]) is None  # no tail of 8 words
     near = np.array([[1.0, 0.0, 0.0], [0.8, 0.6, 0.0]])
     assert _tail_relevance(asked, near, [5, 8]) == 0.8

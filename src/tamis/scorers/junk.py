@@ -91,7 +91,7 @@ FLAG_MARGIN = 2.0
 MIN_RECORDS = 8
 DEFAULT_CUT = 0.0
 OFF_TOPIC_CUT = 0.08  # cosine; see the module's docstring
-APPENDED_CUT = 0.21  # cosine; see the module's docstring
+APPENDED_CUT = 0.17  # cosine; see the module's docstring
 MISSPELT_CUT = 0.05  # share of words; see the module's docstring
 LOOP_COPIES = 4  # back-to-back copies of a phrase (tamis.scorers.loops)
 
