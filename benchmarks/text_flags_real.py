@@ -20,7 +20,7 @@ from part_relevance_dev import prompt_of
 from tamis.scorers.endings import dangling
 from tamis.scorers.junk import LOOP_COPIES, MISSPELT_CUT
 from tamis.scorers.loops import loop_copies
-from tamis.scorers.residue import _chat_turn, template_leak
+from tamis.scorers.residue import chat_turn, template_leak
 from tamis.scorers.spelling import misspelt
 
 EXAMPLES = 10
@@ -33,7 +33,7 @@ def flags(row: dict) -> dict[str, bool]:
         "misspelt": value is not None and value >= MISSPELT_CUT,
         "misspelt_none": value is None,
         "dangling": dangling(response, prompt) == 1.0,
-        "chat_turn": _chat_turn(response) and template_leak(response, prompt) == 1.0,
+        "chat_turn": chat_turn(response) and template_leak(response, prompt) == 1.0,
         "looping": loop_copies(response, prompt) >= LOOP_COPIES,
     }
 

@@ -166,10 +166,10 @@ def template_leak(response: str, prompt: str) -> float:
     """
     if _LEAK.search(response) and not _LEAK.search(prompt):
         return 1.0
-    return 1.0 if _chat_turn(response) and not _ASKS_TURNS.search(prompt) else 0.0
+    return 1.0 if chat_turn(response) and not _ASKS_TURNS.search(prompt) else 0.0
 
 
-def _chat_turn(text: str) -> bool:
+def chat_turn(text: str) -> bool:
     """A line opening with a user's label (``Human:``, ``User:``, ``Instruction:``) followed by a
     line opening with an assistant's (``Assistant:``, ``AI:``, ``GPT:``, ``Output:``,
     ``Response:``)."""
