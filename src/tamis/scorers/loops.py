@@ -33,6 +33,7 @@ from tamis.data.records import Record
 from tamis.scorers.base import TextScorer
 from tamis.scorers.heuristics import words
 from tamis.scorers.residue import prompt_text
+from tamis.scorers.spelling import prose_lines
 
 MAX_UNIT_WORDS = 64
 # A prompt that asks for repeated words: a song's chorus, a chant, "repeat ... five times".
@@ -43,7 +44,7 @@ _ASKS_REPEATS = re.compile(
 
 def loop_copies(response: str, prompt: str = "") -> float:
     """``loop_copies`` of one response (see the module's docstring)."""
-    w = words(_prose(response))
+    w = words("\n".join(prose_lines(response)))
     if len(w) < 2 * 2 or _ASKS_REPEATS.search(prompt):
         return 1.0
     asked = set(words(prompt))
@@ -61,20 +62,6 @@ def loop_copies(response: str, prompt: str = "") -> float:
             if any(len(x) >= 3 and x.isalpha() and x not in asked for x in unit):
                 best = copies
     return float(best)
-
-
-def _prose(text: str) -> str:
-    """``text`` without the lines of fenced code blocks (fences included)."""
-    out, fenced = [], False
-    for line in text.splitlines():
-        bare = line.strip()
-        if bare.startswith("```"):
-            if bare.count("```") == 1:
-                fenced = not fenced
-            continue
-        if not fenced:
-            out.append(line)
-    return "\n".join(out)
 
 
 def _compute(records: list[Record]) -> dict[str, list[float]]:

@@ -72,18 +72,26 @@ def _normal(token: str) -> str:
     return t[:-2] if t.endswith("'s") else t
 
 
-def counted_words(text: str) -> list[str]:
-    """The words of ``text`` that spelling is judged on (see the module's docstring)."""
+def prose_lines(text: str) -> list[str]:
+    """The lines of ``text`` outside fenced code blocks (the fence lines left out too; a
+    ```one-liner``` is a line of code, not a fence)."""
     out: list[str] = []
     fenced = False
     for line in text.splitlines():
         bare = line.strip()
         if bare.startswith("```"):
-            if bare.count("```") == 1:  # an opening or closing fence, not ```a one-liner```
+            if bare.count("```") == 1:  # an opening or closing fence
                 fenced = not fenced
             continue
-        if fenced:
-            continue
+        if not fenced:
+            out.append(line)
+    return out
+
+
+def counted_words(text: str) -> list[str]:
+    """The words of ``text`` that spelling is judged on (see the module's docstring)."""
+    out: list[str] = []
+    for line in prose_lines(text):
         for token in line.split():
             if "`" in token:  # inline code
                 continue
