@@ -37,8 +37,11 @@ from tamis.scorers.topic import relevance
 
 POOLS = {"alpaca": (SHARED / "alpaca_52k.jsonl", 600), "dolly": (None, 500)}
 KINDS = ["merge", "runon", "boilerplate", "swap"]
-CUTS = [round(0.01 * i, 2) for i in range(0, 41)]
+CUTS = [round(0.01 * i, 2) for i in range(0, 61)]
 MAX_CLEAN_SHARE = {"part_relevance": 0.02, "tail_relevance": 0.005}
+# ``prompt_relevance`` does not fire alone: it lets ``unrelated`` fire only below its cut, so its
+# cut must keep the answers to another question (swaps): the smallest that 99% of them are below.
+MIN_SWAP_SHARE = {"prompt_relevance": 0.99}
 
 
 def dev_set(path: Path, n: int) -> list[dict]:
@@ -65,7 +68,7 @@ def study(rows: list[dict]) -> dict:
         "records": int(clean.sum()),
         "per_kind": {k: int((kinds == k).sum()) for k in KINDS},
     }
-    for column in MAX_CLEAN_SHARE:
+    for column in (*MAX_CLEAN_SHARE, *MIN_SWAP_SHARE):
         # None (no part, or no tail long enough) never fires
         values = np.array([1.0 if v is None else v for v in got[column]])
         r = out[column] = {
@@ -87,6 +90,23 @@ def study(rows: list[dict]) -> dict:
     return out
 
 
+def choose_cut(report: dict, column: str) -> tuple[float | None, str]:
+    """The cut of ``column`` by its declared rule, and the rule in words."""
+
+    def share(c: float, name: str, key: str) -> float:
+        return report[name][column]["at_cut"][str(c)][key]
+
+    if column in MAX_CLEAN_SHARE:
+        most = MAX_CLEAN_SHARE[column]
+        ok = [c for c in CUTS if all(share(c, name, "clean") <= most for name in POOLS)]
+        rule = f"largest cut flagging <= {most:.1%} of clean records in both pools"
+        return (max(ok) if ok else None), rule
+    least = MIN_SWAP_SHARE[column]
+    ok = [c for c in CUTS if all(share(c, name, "swap") >= least for name in POOLS)]
+    rule = f"smallest cut that >= {least:.0%} of the swaps are below in both pools"
+    return (min(ok) if ok else None), rule
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     default = Path(__file__).resolve().parent / "results" / "part_relevance_dev.json"
@@ -96,14 +116,8 @@ def main() -> None:
     report: dict = {}
     for name, (path, n) in POOLS.items():
         report[name] = study(dev_set(path or dolly, n))
-    for column, share in MAX_CLEAN_SHARE.items():
-        ok = [
-            c
-            for c in CUTS
-            if all(report[name][column]["at_cut"][str(c)]["clean"] <= share for name in POOLS)
-        ]
-        cut = max(ok) if ok else None
-        rule = f"largest cut flagging <= {share:.1%} of clean records in both pools"
+    for column in (*MAX_CLEAN_SHARE, *MIN_SWAP_SHARE):
+        cut, rule = choose_cut(report, column)
         report[column] = {"rule": rule, "cut": cut}
         for name in POOLS:
             r = report[name][column]

@@ -39,6 +39,7 @@ def clean_rows(n=40, seed=0):
                 "worst_nll": rng.uniform(5.0, 7.0),
                 "part_relevance": rng.uniform(0.25, 0.75),
                 "tail_relevance": 0.4 + 0.01 * (i % 50),  # no draw: the others' stay as they were
+                "prompt_relevance": 0.45 + 0.01 * (i % 40),
                 "response_tokens": rng.randint(20, 60),
                 "repetition": rng.uniform(0.0, 0.1),
                 "echo": 0.0,
@@ -100,7 +101,7 @@ def test_clean_rows_are_not_junk_and_each_signal_fires_on_its_defect():
     assert all(v.junk <= 0 for v in junk_scores(rows))  # no signal past its cut
     bad = {
         "garbled": {"ce": 9.0, "ce_uncond": 9.5},
-        "other-answer": {"lead_pmi": -6.0, "ce_uncond": 2.0, "ce": 2.1},
+        "other-answer": {"lead_pmi": -6.0, "ce_uncond": 2.0, "ce": 2.1, "prompt_relevance": 0.05},
         "cut-off": {"end_nll": 25.0},
         "loop": {"repetition": 0.8},
         "copy": {"echo": 1.0},
@@ -159,6 +160,23 @@ def test_unrelated_needs_both_the_opening_and_the_whole_response():
     rows.append({**rows[1], "index": 41, "id": "on-topic-start", "ce_uncond": rows[1]["ce"] - 0.2})
     got = verdicts(rows)
     assert got["generic-opening"].junk < 0 and got["on-topic-start"].junk < 0
+
+
+def test_unrelated_needs_a_response_off_the_prompts_topic_where_topic_ran():
+    rows = clean_rows()
+    no_help = {"lead_pmi": -3.0, "ce_uncond": 2.0, "ce": 2.4}  # the prompt helps nothing
+    # "He invented dynamite." to "Who was Alfred Nobel?": unlikely, but about what was asked
+    rows.append({**rows[0], "index": 40, "id": "short-fact", **no_help, "prompt_relevance": 0.6})
+    rows.append({**rows[1], "index": 41, "id": "other-answer", **no_help, "prompt_relevance": 0.1})
+    got = verdicts(rows)
+    assert got["short-fact"].junk < 0, got["short-fact"]
+    assert got["other-answer"].signal == "unrelated" and got["other-answer"].junk > 0
+    assert "prompt_relevance=0.1, cut <= 0.32" in got["other-answer"].detail
+    # without the topic scorer's column, the likelihood evidence alone decides (as before)
+    for row in rows:
+        del row["prompt_relevance"]
+    got = verdicts(rows)
+    assert got["short-fact"].signal == "unrelated" and got["short-fact"].junk > 0
 
 
 def test_margins_are_robust_z_past_the_cut():

@@ -1,11 +1,11 @@
-"""``part_relevance`` and ``tail_relevance``: how a response is cut into parts, and, with the real
-bundled MiniLM, that a second answer, a leaked example or a boilerplate line scores below the
-clean response (past junk's ``off_topic`` and ``appended`` cuts), while clean responses stay
-above them."""
+"""``part_relevance``, ``tail_relevance`` and ``prompt_relevance``: how a response is cut into
+parts, and, with the real bundled MiniLM, that a second answer, a leaked example or a boilerplate
+line scores below the clean response (past junk's ``off_topic`` and ``appended`` cuts), while
+clean responses stay above them; that an answer to another question is off the prompt's topic."""
 
 import pytest
 
-from tamis.scorers.junk import APPENDED_CUT, OFF_TOPIC_CUT
+from tamis.scorers.junk import APPENDED_CUT, OFF_TOPIC_CUT, UNRELATED_RELEVANCE_CUT
 from tamis.scorers.topic import MAX_PARTS, part_relevance, relevance, response_parts
 
 
@@ -120,6 +120,19 @@ def test_a_whole_second_answer_is_a_foreign_tail(embedder):
     assert tail["short-tail"] > APPENDED_CUT  # "Thanks!" joins the last sentence
     # the same part values as part_relevance gives alone
     assert got["part_relevance"] == part_relevance(prompts, list(cases.values()), embedder)
+
+
+def test_prompt_relevance_is_low_for_an_answer_to_another_question(embedder):
+    prompts = [PROMPT, PROMPT, "Who was Alfred Nobel?", "Who was Alfred Nobel?"]
+    responses = [ANSWER, SECOND_ANSWER, "He invented dynamite.", LIST_ANSWER]
+    got = relevance(prompts, responses, embedder)["prompt_relevance"]
+    # the answers to the question and the short fact about its subject stay above the cut junk's
+    # ``unrelated`` needs; answers to another question fall below it
+    assert got[0] > UNRELATED_RELEVANCE_CUT and got[2] > UNRELATED_RELEVANCE_CUT, got
+    assert got[1] < UNRELATED_RELEVANCE_CUT and got[3] < UNRELATED_RELEVANCE_CUT, got
+    # one part: its own cosine with the prompt, as part_relevance has it
+    assert got[2] == relevance(prompts[2:3], responses[2:3], embedder)["part_relevance"][0]
+    assert relevance([PROMPT], ["  "], embedder)["prompt_relevance"] == [None]
 
 
 def test_tail_relevance_takes_the_weakest_boundary():

@@ -7,43 +7,47 @@ signal below sees some kinds of junk and is blind to others; ``junk`` takes the 
 Every signal gives a *margin*, in robust standard deviations of its own values on this dataset:
 negative while the record looks normal, 0 at the signal's cut, positive past it.
 
-=================  ==================  ============================================================
-signal             value               fires when
-=================  ==================  ============================================================
-``unlikely``       ``ce``              robust z >= 3.5 among responses of about the same length
-                                       (up to 5 equal-count bins of ``response_tokens``): shuffled
-                                       or garbled words, broken encoding
-``unrelated``      ``lead_pmi`` and    both <= 0 nats: the prompt helps neither the response's
-                   ``ce_uncond - ce``  first 16 tokens nor the whole (IFD >= 1): an answer to
-                                       another question, a canned reply; margin: the lesser
-``unfinished``     ``sqrt(end_nll)``   robust z >= 3.5: the model did not expect the response to
-                                       end there (cut off mid-sentence)
-``unlikely_part``  ``peak_nll``        robust z >= 3.5 within length bins: the least likely
-                                       8-token stretch (a second answer, a leaked example, typos)
-``unlikely_words`` ``worst_nll``       robust z >= 3.5 within length bins: the least likely 10% of
-                                       the tokens, wherever they are (typos, OCR errors)
-``off_topic``      ``part_relevance``  < :data:`OFF_TOPIC_CUT`: a part of the response relates
-                                       neither to the prompt nor to anything before it (a second
-                                       answer, a leaked example, boilerplate; :mod:`~.topic`)
-``appended``       ``tail_relevance``  < :data:`APPENDED_CUT`: the rest of the response, from some
-                                       sentence on, relates neither to the prompt nor to what
-                                       came before it (a second answer appended; :mod:`~.topic`)
-``repetitive``     ``repetition``      >= 0.6: three or more copies of the same words (a loop)
-``looping``        ``loop_copies``     >= :data:`LOOP_COPIES`: a phrase four times back to back (a
-                                       loop at the end of a long response; :mod:`~.loops`)
-``echo``           ``echo``            1: the response repeats a part of the prompt
-``placeholder``    ``placeholder``     1: ``N/A``, ``<nooutput>``, ``...``
-``non_text``       ``non_text``        > 0.3: binary junk, mojibake, base64 blobs
-``no_words``       ``response_words``  < 1: bare punctuation
-``markup``         ``markup``          1: HTML or escapes the prompt did not ask for
-``template_leak``  ``template_leak``   1: a template marker (``### Instruction``, ``<|im_start|>``)
-``boilerplate``    ``boilerplate``     1: a C4 boilerplate line (enable JavaScript, a site policy)
-``refusal``        ``refusal``         1: a refusal or AI disclaimer in place of the answer
-``misspelt``       ``misspelt``        >= :data:`MISSPELT_CUT`: words no English word list knows
-                                       (typos, OCR errors; :mod:`~.spelling`)
-``dangling``       ``dangling``        1: the response stops on ``the``, ``and``, ``of``... with no
-                                       full stop (cut off; :mod:`~.endings`)
-=================  ==================  ============================================================
+=================  ====================  ==========================================================
+signal             value                 fires when
+=================  ====================  ==========================================================
+``unlikely``       ``ce``                robust z >= 3.5 among responses of about the same length
+                                         (up to 5 equal-count bins of ``response_tokens``): shuffled
+                                         or garbled words, broken encoding
+``unrelated``      ``lead_pmi``,         both <= 0 nats: the prompt helps neither the response's
+                   ``ce_uncond - ce``    first 16 tokens nor the whole (IFD >= 1): an answer to
+                   and                   another question, a canned reply; and, where the topic
+                   ``prompt_relevance``  scorer ran, the response is no closer to the prompt than
+                                         :data:`UNRELATED_RELEVANCE_CUT` (a short answer that names
+                                         what the prompt asks about is not unrelated, however
+                                         unlikely); margin: the least of the three
+``unfinished``     ``sqrt(end_nll)``     robust z >= 3.5: the model did not expect the response to
+                                         end there (cut off mid-sentence)
+``unlikely_part``  ``peak_nll``          robust z >= 3.5 within length bins: the least likely
+                                         8-token stretch (a second answer, a leaked example, typos)
+``unlikely_words`` ``worst_nll``         robust z >= 3.5 within length bins: the least likely 10% of
+                                         the tokens, wherever they are (typos, OCR errors)
+``off_topic``      ``part_relevance``    < :data:`OFF_TOPIC_CUT`: a part of the response relates
+                                         neither to the prompt nor to anything before it (a second
+                                         answer, a leaked example, boilerplate; :mod:`~.topic`)
+``appended``       ``tail_relevance``    < :data:`APPENDED_CUT`: the rest of the response, from some
+                                         sentence on, relates neither to the prompt nor to what
+                                         came before it (a second answer appended; :mod:`~.topic`)
+``repetitive``     ``repetition``        >= 0.6: three or more copies of the same words (a loop)
+``looping``        ``loop_copies``       >= :data:`LOOP_COPIES`: a phrase four times back to back (a
+                                         loop at the end of a long response; :mod:`~.loops`)
+``echo``           ``echo``              1: the response repeats a part of the prompt
+``placeholder``    ``placeholder``       1: ``N/A``, ``<nooutput>``, ``...``
+``non_text``       ``non_text``          > 0.3: binary junk, mojibake, base64 blobs
+``no_words``       ``response_words``    < 1: bare punctuation
+``markup``         ``markup``            1: HTML or escapes the prompt did not ask for
+``template_leak``  ``template_leak``     1: a template marker (``### Instruction``, ``<|im_end|>``)
+``boilerplate``    ``boilerplate``       1: a C4 boilerplate line (enable JavaScript, a site policy)
+``refusal``        ``refusal``           1: a refusal or AI disclaimer in place of the answer
+``misspelt``       ``misspelt``          >= :data:`MISSPELT_CUT`: words no English word list knows
+                                         (typos, OCR errors; :mod:`~.spelling`)
+``dangling``       ``dangling``          1: the response stops on ``the``, ``and``, ``of``... with
+                                         no full stop (cut off; :mod:`~.endings`)
+=================  ====================  ==========================================================
 
 The robust z is ``(x - median) / (1.4826 * MAD)`` over the dataset's scored records (Iglewicz and
 Hoaglin's 3.5 for an outlier), so it means the same on any dataset: a cut in the data's own
@@ -61,8 +65,11 @@ No weight or threshold here was fitted to the benchmark's labels: 3.5 is the tex
 ``--filter default`` (the residue, ``dangling``, ``misspelt`` and ``looping`` flags are not in
 it).
 ``part_relevance``'s spread on clean data is too wide for a robust z cut to fire, so
-:data:`OFF_TOPIC_CUT` and :data:`APPENDED_CUT` are fixed cosines, chosen on development sets
-disjoint from the benchmark's samples (``benchmarks/part_relevance_dev.py``; docs/results.md).
+:data:`OFF_TOPIC_CUT`, :data:`APPENDED_CUT` and :data:`UNRELATED_RELEVANCE_CUT` are fixed cosines,
+chosen on development sets disjoint from the benchmark's samples
+(``benchmarks/part_relevance_dev.py``; docs/results.md): the first two flag at most 2% and 0.5%
+of the clean development records, the third keeps 99% of the development swaps (answers to
+another record's prompt) below it.
 :data:`MISSPELT_CUT` was chosen the same way (``benchmarks/misspelt_dev.py``: the smallest share
 of misspelt words that flags at most 1% of the clean development records of both pools).
 
@@ -92,6 +99,7 @@ MIN_RECORDS = 8
 DEFAULT_CUT = 0.0
 OFF_TOPIC_CUT = 0.08  # cosine; see the module's docstring
 APPENDED_CUT = 0.17  # cosine; see the module's docstring
+UNRELATED_RELEVANCE_CUT = 0.32  # cosine; see the module's docstring
 MISSPELT_CUT = 0.05  # share of words; see the module's docstring
 LOOP_COPIES = 4  # back-to-back copies of a phrase (tamis.scorers.loops)
 
@@ -187,10 +195,19 @@ TAILS = (
         "the response's end is about something else",
     ),
 )
-# ``unrelated`` needs both: no information at the opening and none on average (IFD >= 1).
+# ``unrelated`` needs both: no information at the opening and none on average (IFD >= 1)...
 UNRELATED = (
     TailSignal("unrelated", "lead_pmi", -1.0, 0.0, _column("lead_pmi"), "the prompt does not help"),
     TailSignal("unrelated", "ce_uncond-ce", -1.0, 0.0, _mean_pmi, "the prompt does not help"),
+)
+# ... and, where ``topic`` ran, a response about something other than the prompt.
+UNRELATED_TOPIC = TailSignal(
+    "unrelated",
+    "prompt_relevance",
+    -1.0,
+    UNRELATED_RELEVANCE_CUT,
+    _column("prompt_relevance"),
+    "the prompt does not help",
 )
 FLAGS = (
     FlagSignal("repetitive", "repetition", ">=", 0.6, "repeats the same words"),
@@ -241,11 +258,12 @@ def junk_scores(
     rows, not on their order."""
     tails = tuple(s for s in TAILS if s.name not in leave_out)
     pair = tuple(s for s in UNRELATED if s.name not in leave_out)
+    gate = () if "unrelated" in leave_out else (UNRELATED_TOPIC,)
     flags = tuple(f for f in FLAGS if f.name not in leave_out)
     ok = [r for r in rows if r.get("status", "ok") == "ok"]
     bins = _length_bins(ok)
-    refs = {id(s): _references(s, ok, bins) for s in (*tails, *pair)}
-    found = {id(r): _signals(r, refs, bins, tails, pair, flags) for r in ok}
+    refs = {id(s): _references(s, ok, bins) for s in (*tails, *pair, *gate)}
+    found = {id(r): _signals(r, refs, bins, tails, (pair, gate), flags) for r in ok}
     # Below every cut, records are ordered by Fisher's combination of their percentiles.
     fisher = _fisher(ok, found, (*tails, *pair))
     out = []
@@ -261,11 +279,14 @@ def junk_scores(
     return out
 
 
-def _signals(row, refs, bins, tails, pair, flags) -> list[tuple[float, str, str]]:
-    """``(margin, signal, detail)`` of every signal that can be computed for ``row``."""
+def _signals(row, refs, bins, tails, unrelated, flags) -> list[tuple[float, str, str]]:
+    """``(margin, signal, detail)`` of every signal that can be computed for ``row``.
+    ``unrelated``: the signals it needs, and those it reads where they can be computed."""
     found = [_tail(s, row, refs[id(s)], bins) for s in tails]
+    pair, gate = unrelated
     both = [_tail(s, row, refs[id(s)], bins) for s in pair]
-    if both and all(p is not None for p in both):  # both past their cut, or the lesser margin
+    if both and all(p is not None for p in both):  # all past their cut, or the least margin
+        both += [g for g in (_tail(s, row, refs[id(s)], bins) for s in gate) if g is not None]
         found.append((min(p[0] for p in both), "unrelated", "; ".join(p[2] for p in both)))
     for f in flags:
         value = row.get(f.column)

@@ -1,4 +1,4 @@
-"""``topic``: does every part of the response belong to the record? (``part_relevance``)
+"""``topic``: does the response, and every part of it, belong to the record?
 
 A response with a second answer appended (two records merged into one), a leaked next example
 after it (a generator that missed its stop token), or a line of web boilerplate is fluent text,
@@ -21,6 +21,11 @@ appended whole is a block about something else, while each of its sentences alon
 word with the prompt or with the first answer, which is enough for ``part_relevance``. None for a
 response with no such boundary (one part, or a short tail). No embedding beyond the parts'.
 
+``prompt_relevance`` is the whole response's cosine with the prompt (the normalised mean of all
+its parts' vectors; no embedding more): low for an answer to another question, high for a short
+answer that names what the prompt asks about, however unlikely the small model finds it (junk's
+``unrelated`` reads it beside the likelihood evidence). None for an empty response or prompt.
+
 Cost: MiniLM (22M parameters, no language-model pass; on the GPU when there is one) on the
 prompt and every part, at most :data:`MAX_PARTS` parts per record (longer responses have
 neighbouring parts joined), :data:`CHUNK_RECORDS` records at a time. Known misses: MiniLM reads
@@ -41,6 +46,7 @@ from tamis.scorers.base import TextScorer
 MIN_PART_WORDS = 3
 MIN_TAIL_WORDS = 8  # a tail shorter than this is one part's business
 MAX_PARTS = 24
+COLUMNS = ("part_relevance", "tail_relevance", "prompt_relevance")
 CHUNK_RECORDS = 4096  # records embedded at a time: memory stays flat on large datasets
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
 
@@ -84,18 +90,17 @@ def part_relevance(
 def relevance(
     prompts: list[str], responses: list[str], embedder=None, chunk: int = CHUNK_RECORDS
 ) -> dict[str, list[float | None]]:
-    """``part_relevance`` and ``tail_relevance`` of each (prompt, response) pair,
-    :data:`CHUNK_RECORDS` pairs at a time (None for an empty response or prompt), rounded to 4
-    decimals: a batch's padding moves a cosine by about 1e-7, so the batch can change a value by
-    one unit in the last place at most. ``embedder``: a loaded MiniLM (default: on the GPU when
-    there is one)."""
+    """The :data:`COLUMNS` of each (prompt, response) pair, :data:`CHUNK_RECORDS` pairs at a time
+    (None for an empty response or prompt), rounded to 4 decimals: a batch's padding moves a
+    cosine by about 1e-7, so the batch can change a value by one unit in the last place at most.
+    ``embedder``: a loaded MiniLM (default: on the GPU when there is one)."""
     from tamis.model.embed import load_embedder
 
     if embedder is None and prompts:
         import torch
 
         embedder = load_embedder("cuda" if torch.cuda.is_available() else "cpu")
-    out: dict[str, list[float | None]] = {"part_relevance": [], "tail_relevance": []}
+    out: dict[str, list[float | None]] = {c: [] for c in COLUMNS}
     for lo in range(0, len(prompts), chunk):
         got = _relevance(prompts[lo : lo + chunk], responses[lo : lo + chunk], embedder)
         for name, values in got.items():
@@ -112,11 +117,11 @@ def _relevance(prompts: list[str], responses: list[str], embedder) -> dict[str, 
     texts = list(dict.fromkeys([*asked, *(p for ps in parts for p in ps)]))
     where = {t: i for i, t in enumerate(texts)}
     vectors = embed_texts(texts, embedder) if texts else None
-    out: dict[str, list] = {"part_relevance": [], "tail_relevance": []}
+    out: dict[str, list] = {c: [] for c in COLUMNS}
     for prompt, ps in zip(prompts, parts, strict=True):
         if not ps:
-            out["part_relevance"].append(None)
-            out["tail_relevance"].append(None)
+            for c in COLUMNS:
+                out[c].append(None)
             continue
         seen = [vectors[where[prompt]]]
         worst = 1.0
@@ -126,7 +131,9 @@ def _relevance(prompts: list[str], responses: list[str], embedder) -> dict[str, 
             seen.append(v)
         out["part_relevance"].append(round(worst, 4))
         words = [len(p.split()) for p in ps]
-        out["tail_relevance"].append(_tail_relevance(seen[0], np.stack(seen[1:]), words))
+        vs = np.stack(seen[1:])
+        out["tail_relevance"].append(_tail_relevance(seen[0], vs, words))
+        out["prompt_relevance"].append(round(float(_unit(vs.sum(axis=0)) @ seen[0]), 4))
     return out
 
 
@@ -150,7 +157,7 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 def _compute(records: list[Record]) -> dict[str, list[float | None]]:
     if not records:
-        return {"part_relevance": [], "tail_relevance": []}
+        return {c: [] for c in COLUMNS}
     prompts = [_asked(r) for r in records]
     return relevance(prompts, [r.response for r in records])
 
@@ -164,4 +171,4 @@ def _asked(record: Record) -> str:
     return users[-1] if users else prompt_text(record)
 
 
-TOPIC = TextScorer("topic", ("part_relevance", "tail_relevance"), "higher", _compute)
+TOPIC = TextScorer("topic", COLUMNS, "higher", _compute)
