@@ -2,6 +2,7 @@
 and evaluated, the results table and plots written, and a re-run resumes without training."""
 
 import json
+from dataclasses import replace
 
 import pytest
 from conftest import DEMO
@@ -139,3 +140,43 @@ def test_arms_from_select_options_at_equal_tokens(experiment, tmp_path):
     with pytest.raises(TamisError, match="give a number, or none"):
         bad = [{"name": "x", "drop_junk_above": "inf"}]
         _arms(ExperimentConfig(pool="p", arms=bad), pool, scores)
+
+
+def test_a_budget_in_the_targets_tokens_counts_what_it_trains_on(experiment, tmp_path):
+    # budget_counts: target: a record costs the tokens the target trains on (its tokenizer,
+    # template and max_tokens). The fixture's real runs trained exactly the sum of their records'.
+    from tamis.engines.experiment import _arms, train_settings
+    from tamis.engines.target_tokens import FILE, train_tokens
+
+    exp, _ = experiment
+    cfg = ExperimentConfig.load(exp / "exp.yaml")
+    pool_path = tmp_path / "out" / "data" / "pool.jsonl"
+    pool_path.parent.mkdir(parents=True)
+    pool_path.write_text((exp / "out" / "data" / "pool.jsonl").read_text())
+    pool = [json.loads(x) for x in pool_path.open()]
+    counts = train_tokens(train_settings(cfg, 0), pool_path)
+    assert sorted(counts) == list(range(len(pool))) and all(n > 0 for n in counts.values())
+    assert (pool_path.parent / FILE).is_file()
+    where = {json.dumps(r, sort_keys=True): i for i, r in enumerate(pool)}
+    for arm in ("full", "random", "top-ppl", "lowest-ppl"):
+        run = exp / "out" / "arms" / arm / "seed0"
+        chosen = [
+            where[json.dumps(json.loads(x), sort_keys=True)] for x in (run / "train.jsonl").open()
+        ]
+        trained = json.loads((run / "train" / "manifest.json").read_text())["train"]["tokens"]
+        assert sum(counts[i] for i in chosen) == trained, arm
+    # the arms at 30% of the target's tokens: none over the budget, whatever the scorer counted
+    (tmp_path / "out" / "scores").symlink_to(exp / "out" / "scores")
+    none = {"drop_junk_above": "none"}
+    target = ExperimentConfig(
+        pool=str(pool_path), budget_tokens=0.3, budget_counts="target", target=cfg.target,
+        arms=[{"name": "low", "by": "ppl", **none}, {"name": "high", "by": "ppl",
+              "direction": "highest", **none}],
+    )  # fmt: skip
+    budget = int(0.3 * sum(counts.values()))
+    arms = _arms(target, pool, tmp_path / "out" / "scores")
+    for arm in ("random", "low", "high"):
+        used = sum(counts[i] for i in arms[arm](0))
+        assert budget - max(counts.values()) < used <= budget, arm
+    with pytest.raises(TamisError, match="budget_counts 'gemma': give scorer or target"):
+        _arms(replace(target, budget_counts="gemma"), pool, tmp_path / "out" / "scores")

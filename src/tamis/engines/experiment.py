@@ -15,7 +15,9 @@ several seeds, and evaluated on the same held-out test set:
 
 ``budget_tokens`` gives every arm but ``full`` the same budget in training tokens
 (``--keep-tokens``), so the arms are compared at equal compute; ``random`` is then a seeded random
-order of the whole pool under that budget.
+order of the whole pool under that budget. ``budget_counts: target`` counts the target's tokens as
+it trains on them (its tokenizer, template and ``max_tokens``; :mod:`~.target_tokens`) in place
+of the scorer's tokens of whole records.
 
 Noisy-pool mode (``noise: {rate, kinds, seed}``) corrupts a known share of the pool with
 :func:`tamis.data.noise.corrupt` (never the test set) and reports how many corrupted records each
@@ -56,6 +58,9 @@ class ExperimentConfig:
     # a budget in training tokens (fraction of the pool's, or a count): every arm but full gets
     # the same number of tokens, so methods that prefer long records get no more compute
     budget_tokens: float | int | None = None
+    # whose tokens budget_tokens counts: "scorer" (the scorer's tokens of whole records) or
+    # "target" (the target's tokens as it trains on them: tamis.engines.target_tokens)
+    budget_counts: str = "scorer"
     # selection arms as `tamis select` options, besides full and random (ARM_KEYS); None: the
     # top budget by each of `scorers` (and `lowest`)
     arms: list[dict[str, Any]] | None = None
@@ -206,6 +211,14 @@ def _arms(cfg: ExperimentConfig, pool: list, scores_dir: Path) -> dict:
     from tamis.select.selection import Selection, select
 
     rows, columns = read_scores(scores_dir / "scores.parquet")
+    if cfg.budget_counts not in ("scorer", "target"):
+        raise TamisError(f"budget_counts '{cfg.budget_counts}': give scorer or target")
+    if cfg.budget_counts == "target" and cfg.budget_tokens is not None:
+        from tamis.engines.target_tokens import train_tokens
+
+        counts = train_tokens(train_settings(cfg, 0), scores_dir.parent / "data" / "pool.jsonl")
+        for r in rows:
+            r["train_tokens"] = counts.get(r["index"], 0)
     n = len(pool)
     budget = cfg.budget if isinstance(cfg.budget, int) else int(cfg.budget * n)
     if not 0 < budget <= n:
@@ -253,7 +266,7 @@ def _token_budget(cfg: ExperimentConfig, rows: list, columns: list) -> int | Non
 
     if cfg.budget_tokens is None:
         return None
-    if not all(c in columns for c in TOKEN_COLUMNS):
+    if cfg.budget_counts == "scorer" and not all(c in columns for c in TOKEN_COLUMNS):
         raise TamisError("budget_tokens needs the token counts: add 'tokens' to scorers")
     total = sum(record_tokens(r) for r in rows if r["status"] == "ok")
     b = cfg.budget_tokens
@@ -307,10 +320,31 @@ def _vectors(sel, cache: dict, scores_dir: Path, rows: list):
     return cache["v"]
 
 
+def train_settings(cfg: ExperimentConfig, seed: int):
+    """The :class:`~tamis.engines.train_job.TrainJob` of every arm at ``seed`` (``target``)."""
+    from tamis.engines.train_job import DEFAULT_LR, TrainJob
+    from tamis.model.finetune import TrainConfig
+
+    t = dict(cfg.target)
+    method = t.pop("method", "lora")
+    train_cfg = TrainConfig(
+        method=method,
+        learning_rate=t.pop("lr", DEFAULT_LR[method]),
+        seed=seed,
+        **{k: t.pop(k) for k in list(t) if k in TrainConfig.__dataclass_fields__},
+    )
+    job_opts = {
+        "skip_bad": True,
+        **{k: t.pop(k) for k in list(t) if k in TrainJob.__dataclass_fields__},
+    }
+    if t:
+        raise TamisError(f"target: unknown option(s) {', '.join(sorted(t))}")
+    return TrainJob(train=train_cfg, **job_opts)
+
+
 def _run_arm(cfg, out: Path, arm: str, seed: int, rows: list, test: Path, progress: bool):
     from tamis.engines.eval_job import eval_job
-    from tamis.engines.train_job import DEFAULT_LR, TrainJob, train_job
-    from tamis.model.finetune import TrainConfig
+    from tamis.engines.train_job import train_job
 
     run_dir = out / "arms" / arm / f"seed{seed}"
     eval_path = run_dir / "eval" / "eval.json"
@@ -324,21 +358,7 @@ def _run_arm(cfg, out: Path, arm: str, seed: int, rows: list, test: Path, progre
         )
     elif eval_path.is_file():  # done in an earlier run, on these records
         return run_summary(arm, seed, run_dir)
-    t = dict(cfg.target)
-    method = t.pop("method", "lora")
-    train_cfg = TrainConfig(
-        method=method,
-        learning_rate=t.pop("lr", DEFAULT_LR[method]),
-        seed=seed,
-        **{k: t.pop(k) for k in list(t) if k in TrainConfig.__dataclass_fields__},
-    )
-    job_opts = {
-        "skip_bad": True,
-        **{k: t.pop(k) for k in list(t) if k in TrainJob.__dataclass_fields__},
-    }
-    job = TrainJob(train=train_cfg, **job_opts)
-    if t:
-        raise TamisError(f"target: unknown option(s) {', '.join(sorted(t))}")
+    job = train_settings(cfg, seed)
     resume = any((run_dir / "train" / "checkpoints").glob("checkpoint-*"))
     if not (run_dir / "train" / "manifest.json").is_file():
         train_job(data, run_dir / "train", replace(job, resume=resume), progress)

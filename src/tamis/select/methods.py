@@ -62,7 +62,11 @@ def random_key(seed: int, rid: Any) -> float:
 
 
 def record_tokens(row: dict[str, Any]) -> int:
-    """The tokens a record costs in training: its prompt and its response as rendered."""
+    """The tokens a record costs in training: ``train_tokens`` where a row has it (the target's
+    own count: ``tamis experiment``'s ``budget_counts: target``), else its prompt and its
+    response as the scorer rendered them."""
+    if row.get("train_tokens") is not None:
+        return int(row["train_tokens"])
     return int(row["prompt_tokens"]) + int(row["response_tokens"])
 
 

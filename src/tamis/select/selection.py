@@ -119,7 +119,8 @@ def check_columns(sel: Selection, columns: list[str]) -> None:
             "--method s2l clusters the loss trajectory p0..pN of --scorer lp; score with "
             "--scorer lp (or choose another --method)"
         )
-    if sel.keep_tokens is not None and not all(c in columns for c in TOKEN_COLUMNS):
+    counted = "train_tokens" in columns or all(c in columns for c in TOKEN_COLUMNS)
+    if sel.keep_tokens is not None and not counted:
         raise TamisError(
             "--keep-tokens counts prompt_tokens + response_tokens; add --scorer tokens"
         )
