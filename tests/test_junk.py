@@ -340,3 +340,27 @@ def test_text_flags_name_the_flag_a_generated_answer_trips():
         rec("Name a colour.", "Blue is a calm colour, lke the sky."),
     ]
     assert text_flags(answers) == ["", "repetitive", "echo", "placeholder", "template_leak", "", ""]
+
+
+def test_below_the_cuts_two_strong_signals_outrank_middling_ones_everywhere():
+    # Fisher's combination of the two largest percentiles: a record far out (but below the cuts)
+    # on two signals comes before one a little off on all of them, which every dataset has many
+    # of; over all the percentiles it would be the other way round.
+    rows = clean_rows()
+    everywhere = {"ce": 2.3, "end_nll": 1.7, "peak_nll": 4.6, "worst_nll": 6.6,
+                  "part_relevance": 0.35, "tail_relevance": 0.5, "lead_pmi": 10.0}  # fmt: skip
+    two = {"ce": 2.0, "end_nll": 1.0, "peak_nll": 4.99, "worst_nll": 6.99,
+           "part_relevance": 0.5, "tail_relevance": 0.65, "lead_pmi": 14.0}  # fmt: skip
+    rows.append({**rows[0], "index": 40, "id": "everywhere", **everywhere, "ce_uncond": 2.75})
+    rows.append({**rows[1], "index": 41, "id": "two", **two, "ce_uncond": 2.65})
+    got = verdicts(rows)
+    assert got["everywhere"].junk < 0 and got["two"].junk < 0  # no signal past its cut
+    assert got["two"].junk > got["everywhere"].junk
+    import tamis.scorers.junk as junk
+
+    old, junk.TOP_PERCENTILES = junk.TOP_PERCENTILES, 99
+    try:
+        every = verdicts(rows)
+    finally:
+        junk.TOP_PERCENTILES = old
+    assert every["two"].junk < every["everywhere"].junk

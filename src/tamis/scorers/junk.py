@@ -55,23 +55,22 @@ spread, which 20% of junk barely moves. The text flags (:mod:`tamis.scorers.heur
 :mod:`tamis.scorers.residue`, :mod:`~.spelling`, :mod:`~.endings`) are 0/1 or have a fixed
 threshold; a fired flag has a margin of :data:`FLAG_MARGIN`. ``junk`` is the largest margin when
 one is past its cut; below every cut it is ``-1 / (1 + F)`` with ``F = -2 * sum(log(1 - p))``,
-Fisher's combination of the record's percentiles ``p`` among the tail signals, so records still
-come in order of how close they are to junk. Higher = more likely junk; ``junk > 0``: some
-signal fired. Selection drops ``junk > 0`` by default (``--drop-junk-above``), with reason
-``junk_<signal>`` and the value in the detail.
+Fisher's combination of the record's two largest percentiles ``p`` among the tail signals, so
+records still come in order of how close they are to junk. Higher = more likely junk; ``junk >
+0``: some signal fired. Selection drops ``junk > 0`` by default (``--drop-junk-above``), with
+reason ``junk_<signal>`` and the value in the detail.
 
 No weight or threshold here was fitted to the benchmark's labels: 3.5 is the textbook outlier cut,
 0 nats is "the prompt gives no information", and the heuristics' thresholds are those of
 ``--filter default`` (the residue, ``dangling``, ``misspelt`` and ``looping`` flags are not in
-it).
-``part_relevance``'s spread on clean data is too wide for a robust z cut to fire, so
-:data:`OFF_TOPIC_CUT`, :data:`APPENDED_CUT` and :data:`UNRELATED_RELEVANCE_CUT` are fixed cosines,
-chosen on development sets disjoint from the benchmark's samples
-(``benchmarks/part_relevance_dev.py``; docs/results.md): the first two flag at most 2% and 0.5%
-of the clean development records, the third keeps 99% of the development swaps (answers to
-another record's prompt) below it.
-:data:`MISSPELT_CUT` was chosen the same way (``benchmarks/misspelt_dev.py``: the smallest share
-of misspelt words that flags at most 1% of the clean development records of both pools).
+it). ``part_relevance``'s spread on clean data is too wide for a robust z cut to fire, so
+:data:`OFF_TOPIC_CUT`, :data:`APPENDED_CUT` and :data:`UNRELATED_RELEVANCE_CUT` are fixed cosines
+chosen on development sets disjoint from the benchmark's samples (``part_relevance_dev.py``;
+docs/results.md): the first two flag at most 2% and 0.5% of the clean development records, the
+third keeps 99% of the development swaps (answers to another record's prompt) below it.
+:data:`TOP_PERCENTILES` was chosen on development sets too; :data:`MISSPELT_CUT` the same
+way (``misspelt_dev.py``: the smallest share of misspelt words that flags at most 1% of the clean
+development records of both pools).
 
 Cost: the conditional pass (``ce``, ``end_nll``, ``peak_nll``, ``worst_nll``) and the
 prompt-free pass ``ifd`` already needs (one forward pass more than ``ppl`` alone), the text
@@ -102,6 +101,7 @@ APPENDED_CUT = 0.17  # cosine; see the module's docstring
 UNRELATED_RELEVANCE_CUT = 0.32  # cosine; see the module's docstring
 MISSPELT_CUT = 0.05  # share of words; see the module's docstring
 LOOP_COPIES = 4  # back-to-back copies of a phrase (tamis.scorers.loops)
+TOP_PERCENTILES = 2  # below the cuts: the percentiles combined (docs/guide.md, Junk)
 
 
 @dataclass(frozen=True)
@@ -264,7 +264,6 @@ def junk_scores(
     bins = _length_bins(ok)
     refs = {id(s): _references(s, ok, bins) for s in (*tails, *pair, *gate)}
     found = {id(r): _signals(r, refs, bins, tails, (pair, gate), flags) for r in ok}
-    # Below every cut, records are ordered by Fisher's combination of their percentiles.
     fisher = _fisher(ok, found, (*tails, *pair))
     out = []
     for row in rows:
@@ -296,21 +295,22 @@ def _signals(row, refs, bins, tails, unrelated, flags) -> list[tuple[float, str,
 
 
 def _fisher(rows, found, signals) -> dict[int, float]:
-    """``{id(row): F}``: Fisher's combination of the row's tail-signal percentiles,
-    ``F = -2 * sum(log(1 - p))`` with ``p`` the margin's rank among the rows that have that
-    signal over their number plus one (ties averaged). A record far out on one signal, or out on
-    several, has the larger ``F``."""
+    """``{id(row): F}``: Fisher's combination of the row's :data:`TOP_PERCENTILES` largest
+    tail-signal percentiles, ``F = -2 * sum(log(1 - p))`` with ``p`` the margin's rank among the
+    rows that have that signal over their number plus one (ties averaged). A record far out on
+    one signal, or out on two, has the larger ``F``; middling percentiles on the other signals,
+    which every record has, do not add up."""
     from scipy.stats import rankdata
 
-    fisher: dict[int, float] = {id(r): 0.0 for r in rows}
+    ps: dict[int, list[float]] = {id(r): [] for r in rows}
     for name in dict.fromkeys(s.name for s in signals):
         have = [(id(r), m) for r in rows for m, n, _ in found[id(r)] if n == name]
-        if not have:
-            continue
-        ranks = rankdata([m for _, m in have]) / (len(have) + 1)
-        for (key, _), p in zip(have, ranks, strict=True):
-            fisher[key] += -2.0 * math.log(1.0 - float(p))
-    return fisher
+        if have:
+            ranks = rankdata([m for _, m in have]) / (len(have) + 1)
+            for (key, _), p in zip(have, ranks, strict=True):
+                ps[key].append(float(p))
+    top = {k: sorted(v)[-TOP_PERCENTILES:] for k, v in ps.items()}
+    return {k: sum(-2.0 * math.log(1.0 - p) for p in v) for k, v in top.items()}
 
 
 def text_flags(records) -> list[str]:
