@@ -1,5 +1,6 @@
-"""Where junk's ``off_topic`` and ``appended`` cuts come from: ``part_relevance`` and
-``tail_relevance`` on development sets that share no record with the benchmark samples.
+"""Where junk's ``off_topic`` and ``appended`` cuts and ``unrelated``'s topic cut come from:
+``part_relevance``, ``tail_relevance`` and ``prompt_relevance`` on development sets that share no
+record with the benchmark samples.
 
 Development sets: 600 Alpaca 52k and 500 Dolly 15k records drawn (seed 777) from the records
 outside the seeded samples of 1,000 and 2,000 that benchmarks/noise.py and
@@ -14,8 +15,11 @@ clean records of *both* pools. ``tail_relevance``'s rule was declared at 1% firs
 when junk's other signals already dropped 3.9% and 4.8% of the benchmark's clean Alpaca and
 Dolly records; with it junk dropped 5.4% of the clean Dolly sample, over the 5% the issue
 allows, and the rule was tightened to 0.5% (cut 0.17): a choice made on the benchmark's clean
-records (what a cut costs), not on its corrupted ones (what it catches). Then
-benchmarks/noise.py judges it on the benchmark samples.
+records (what a cut costs), not on its corrupted ones (what it catches). ``prompt_relevance``
+does not fire alone (``unrelated`` also needs both PMIs <= 0), so its rule, declared before the
+benchmark was run, is about what it must keep: the smallest multiple of 0.01 that at least 99%
+of the swaps (answers to another record's prompt) of both pools are below. Then
+benchmarks/noise.py judges the cuts on the benchmark samples.
 
 Usage: python benchmarks/part_relevance_dev.py [--results PATH]
        (default: benchmarks/results/part_relevance_dev.json)

@@ -178,5 +178,16 @@ def test_a_budget_in_the_targets_tokens_counts_what_it_trains_on(experiment, tmp
     for arm in ("random", "low", "high"):
         used = sum(counts[i] for i in arms[arm](0))
         assert budget - max(counts.values()) < used <= budget, arm
+    # counted once: a second call reads the file while the settings and the pool are the same
+    stamp = (pool_path.parent / FILE).stat().st_mtime_ns
+    assert train_tokens(train_settings(cfg, 0), pool_path) == counts
+    assert (pool_path.parent / FILE).stat().st_mtime_ns == stamp
+    shorter = replace(train_settings(cfg, 0), max_tokens=64)  # other settings: counted again
+    assert train_tokens(shorter, pool_path) != counts
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("pool: p.jsonl\nbudget_tokens: 0.3\nbudget_counts: gemma\n")
     with pytest.raises(TamisError, match="budget_counts 'gemma': give scorer or target"):
-        _arms(replace(target, budget_counts="gemma"), pool, tmp_path / "out" / "scores")
+        ExperimentConfig.load(bad)
+    bad.write_text("pool: p.jsonl\nbudget_counts: target\n")
+    with pytest.raises(TamisError, match="counts budget_tokens; set it"):
+        ExperimentConfig.load(bad)

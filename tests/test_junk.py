@@ -342,7 +342,7 @@ def test_text_flags_name_the_flag_a_generated_answer_trips():
     assert text_flags(answers) == ["", "repetitive", "echo", "placeholder", "template_leak", "", ""]
 
 
-def test_below_the_cuts_two_strong_signals_outrank_middling_ones_everywhere():
+def test_below_the_cuts_two_strong_signals_outrank_middling_ones_everywhere(monkeypatch):
     # Fisher's combination of the two largest percentiles: a record far out (but below the cuts)
     # on two signals comes before one a little off on all of them, which every dataset has many
     # of; over all the percentiles it would be the other way round.
@@ -356,11 +356,6 @@ def test_below_the_cuts_two_strong_signals_outrank_middling_ones_everywhere():
     got = verdicts(rows)
     assert got["everywhere"].junk < 0 and got["two"].junk < 0  # no signal past its cut
     assert got["two"].junk > got["everywhere"].junk
-    import tamis.scorers.junk as junk
-
-    old, junk.TOP_PERCENTILES = junk.TOP_PERCENTILES, 99
-    try:
-        every = verdicts(rows)
-    finally:
-        junk.TOP_PERCENTILES = old
+    monkeypatch.setattr("tamis.scorers.junk.TOP_PERCENTILES", 99)  # Fisher over all of them
+    every = verdicts(rows)
     assert every["two"].junk < every["everywhere"].junk

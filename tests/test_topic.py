@@ -131,7 +131,8 @@ def test_prompt_relevance_is_low_for_an_answer_to_another_question(embedder):
     assert got[0] > UNRELATED_RELEVANCE_CUT and got[2] > UNRELATED_RELEVANCE_CUT, got
     assert got[1] < UNRELATED_RELEVANCE_CUT and got[3] < UNRELATED_RELEVANCE_CUT, got
     # one part: its own cosine with the prompt, as part_relevance has it
-    assert got[2] == relevance(prompts[2:3], responses[2:3], embedder)["part_relevance"][0]
+    alone = relevance(prompts[2:3], responses[2:3], embedder)["part_relevance"][0]
+    assert got[2] == pytest.approx(alone, abs=1e-4)  # the batch moves the 4th decimal at most
     assert relevance([PROMPT], ["  "], embedder)["prompt_relevance"] == [None]
 
 

@@ -91,6 +91,10 @@ class ExperimentConfig:
                 f"{', '.join(cls.__dataclass_fields__)}"
             )
         cfg = cls(**raw)
+        if cfg.budget_counts not in ("scorer", "target"):
+            raise TamisError(f"{path}: budget_counts '{cfg.budget_counts}': give scorer or target")
+        if cfg.budget_counts == "target" and cfg.budget_tokens is None:
+            raise TamisError(f"{path}: budget_counts: target counts budget_tokens; set it")
         base = path.parent
         cfg.pool = str((base / cfg.pool).resolve())
         if cfg.test:
@@ -211,14 +215,16 @@ def _arms(cfg: ExperimentConfig, pool: list, scores_dir: Path) -> dict:
     from tamis.select.selection import Selection, select
 
     rows, columns = read_scores(scores_dir / "scores.parquet")
-    if cfg.budget_counts not in ("scorer", "target"):
-        raise TamisError(f"budget_counts '{cfg.budget_counts}': give scorer or target")
-    if cfg.budget_counts == "target" and cfg.budget_tokens is not None:
-        from tamis.engines.target_tokens import train_tokens
+    if cfg.budget_counts == "target":
+        from tamis.engines.target_tokens import FILE, train_tokens
 
         counts = train_tokens(train_settings(cfg, 0), scores_dir.parent / "data" / "pool.jsonl")
+        if set(counts) != {r["index"] for r in rows}:
+            raise TamisError(f"{scores_dir}: not the scores of the pool {FILE} counts; delete it")
         for r in rows:
-            r["train_tokens"] = counts.get(r["index"], 0)
+            r["train_tokens"] = counts[r["index"]]
+            if r["status"] == "ok" and not counts[r["index"]]:  # the target skips it
+                r["status"], r["detail"] = "too_long", "the target skips it (target max_tokens)"
     n = len(pool)
     budget = cfg.budget if isinstance(cfg.budget, int) else int(cfg.budget * n)
     if not 0 < budget <= n:

@@ -122,7 +122,8 @@ def check_columns(sel: Selection, columns: list[str]) -> None:
     counted = "train_tokens" in columns or all(c in columns for c in TOKEN_COLUMNS)
     if sel.keep_tokens is not None and not counted:
         raise TamisError(
-            "--keep-tokens counts prompt_tokens + response_tokens; add --scorer tokens"
+            "--keep-tokens counts prompt_tokens + response_tokens (or train_tokens); add "
+            "--scorer tokens"
         )
     if sel.per_cluster and (sel.method != "top" or sel.keep_tokens is not None):
         raise TamisError(
