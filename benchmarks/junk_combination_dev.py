@@ -55,14 +55,9 @@ def score_dev(name: str, path: Path | None, n: int) -> Path:
 
 def stouffer(rows, found, signals) -> dict[int, float]:
     """Stouffer's combination of all the row's percentiles, shifted to stay positive."""
-    from scipy.stats import norm, rankdata
+    from scipy.stats import norm
 
-    ps: dict[int, list[float]] = {id(r): [] for r in rows}
-    for name in dict.fromkeys(s.name for s in signals):
-        have = [(id(r), m) for r in rows for m, n, _ in found[id(r)] if n == name]
-        ranks = rankdata([m for _, m in have]) / (len(have) + 1) if have else []
-        for (key, _), p in zip(have, ranks, strict=True):
-            ps[key].append(float(p))
+    ps = junk._percentiles(rows, found, signals)
     z = {k: float(norm.ppf(v).sum()) / math.sqrt(len(v)) for k, v in ps.items() if v}
     return {k: 100 + z[k] if k in z else 0.0 for k in ps}
 

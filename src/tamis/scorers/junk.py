@@ -68,9 +68,8 @@ it). ``part_relevance``'s spread on clean data is too wide for a robust z cut to
 chosen on development sets disjoint from the benchmark's samples (``part_relevance_dev.py``;
 docs/results.md): the first two flag at most 2% and 0.5% of the clean development records, the
 third keeps 99% of the development swaps (answers to another record's prompt) below it.
-:data:`TOP_PERCENTILES` was chosen on development sets too; :data:`MISSPELT_CUT` the same
-way (``misspelt_dev.py``: the smallest share of misspelt words that flags at most 1% of the clean
-development records of both pools).
+:data:`TOP_PERCENTILES` came from them too (``junk_combination_dev.py``), :data:`MISSPELT_CUT`
+as well (``misspelt_dev.py``: the smallest share flagging <= 1% of their clean records).
 
 Cost: the conditional pass (``ce``, ``end_nll``, ``peak_nll``, ``worst_nll``) and the
 prompt-free pass ``ifd`` already needs (one forward pass more than ``ppl`` alone), the text
@@ -195,12 +194,12 @@ TAILS = (
         "the response's end is about something else",
     ),
 )
-# ``unrelated`` needs both: no information at the opening and none on average (IFD >= 1)...
+# ``unrelated`` needs both PMIs (the prompt helps neither the opening nor the average: IFD >= 1)
 UNRELATED = (
     TailSignal("unrelated", "lead_pmi", -1.0, 0.0, _column("lead_pmi"), "the prompt does not help"),
     TailSignal("unrelated", "ce_uncond-ce", -1.0, 0.0, _mean_pmi, "the prompt does not help"),
 )
-# ... and, where ``topic`` ran, a response about something other than the prompt.
+# and, where ``topic`` ran, a response about something other than the prompt.
 UNRELATED_TOPIC = TailSignal(
     "unrelated",
     "prompt_relevance",
@@ -263,7 +262,7 @@ def junk_scores(
     ok = [r for r in rows if r.get("status", "ok") == "ok"]
     bins = _length_bins(ok)
     refs = {id(s): _references(s, ok, bins) for s in (*tails, *pair, *gate)}
-    found = {id(r): _signals(r, refs, bins, tails, (pair, gate), flags) for r in ok}
+    found = {id(r): _signals(r, refs, bins, tails, pair, gate, flags) for r in ok}
     fisher = _fisher(ok, found, (*tails, *pair))
     out = []
     for row in rows:
@@ -278,11 +277,10 @@ def junk_scores(
     return out
 
 
-def _signals(row, refs, bins, tails, unrelated, flags) -> list[tuple[float, str, str]]:
-    """``(margin, signal, detail)`` of every signal that can be computed for ``row``.
-    ``unrelated``: the signals it needs, and those it reads where they can be computed."""
+def _signals(row, refs, bins, tails, pair, gate, flags) -> list[tuple[float, str, str]]:
+    """``(margin, signal, detail)`` of every signal that can be computed for ``row``. ``pair``:
+    the signals ``unrelated`` needs; ``gate``: those it reads where they can be computed."""
     found = [_tail(s, row, refs[id(s)], bins) for s in tails]
-    pair, gate = unrelated
     both = [_tail(s, row, refs[id(s)], bins) for s in pair]
     if both and all(p is not None for p in both):  # all past their cut, or the least margin
         both += [g for g in (_tail(s, row, refs[id(s)], bins) for s in gate) if g is not None]
@@ -295,22 +293,24 @@ def _signals(row, refs, bins, tails, unrelated, flags) -> list[tuple[float, str,
 
 
 def _fisher(rows, found, signals) -> dict[int, float]:
-    """``{id(row): F}``: Fisher's combination of the row's :data:`TOP_PERCENTILES` largest
-    tail-signal percentiles, ``F = -2 * sum(log(1 - p))`` with ``p`` the margin's rank among the
-    rows that have that signal over their number plus one (ties averaged). A record far out on
-    one signal, or out on two, has the larger ``F``; middling percentiles on the other signals,
-    which every record has, do not add up."""
+    """``{id(row): F}``: Fisher's ``F = -2 * sum(log(1 - p))`` over a row's :data:`TOP_PERCENTILES`
+    largest :func:`_percentiles`: far out on one or two signals beats a little off on all."""
+    ps = _percentiles(rows, found, signals).items()
+    return {k: sum(-2.0 * math.log(1.0 - p) for p in sorted(v)[-TOP_PERCENTILES:]) for k, v in ps}
+
+
+def _percentiles(rows, found, signals) -> dict[int, list[float]]:
+    """``{id(row): [p, ...]}``: per tail signal the row has, its margin's rank among the rows
+    that have that signal over their number plus one (ties averaged)."""
     from scipy.stats import rankdata
 
     ps: dict[int, list[float]] = {id(r): [] for r in rows}
     for name in dict.fromkeys(s.name for s in signals):
         have = [(id(r), m) for r in rows for m, n, _ in found[id(r)] if n == name]
-        if have:
-            ranks = rankdata([m for _, m in have]) / (len(have) + 1)
-            for (key, _), p in zip(have, ranks, strict=True):
-                ps[key].append(float(p))
-    top = {k: sorted(v)[-TOP_PERCENTILES:] for k, v in ps.items()}
-    return {k: sum(-2.0 * math.log(1.0 - p) for p in v) for k, v in top.items()}
+        ranks = rankdata([m for _, m in have]) / (len(have) + 1) if have else []
+        for (key, _), p in zip(have, ranks, strict=True):
+            ps[key].append(float(p))
+    return ps
 
 
 def text_flags(records) -> list[str]:
