@@ -7,7 +7,7 @@ from conftest import DEMO
 
 from tamis.base.errors import TamisError
 from tamis.data.readers import read_dataset
-from tamis.model.loading import REGISTRY, load_model, resolve
+from tamis.model.loading import REGISTRY, load_model, load_tokenizer, resolve
 from tamis.model.render import encode
 
 
@@ -25,6 +25,18 @@ def test_a_gguf_path_and_its_folder_resolve_too():
 def test_loaded_model_is_identified_by_its_file_hash(lm):
     assert len(lm.sha256) == 64 and lm.has_chat_template
     assert getattr(lm.model, "hf_quantizer", None) is None  # trainable, saveable
+
+
+def test_the_tokenizer_alone_encodes_as_the_loaded_model_does(lm):
+    tokenizer = load_tokenizer("smollm2-135m")
+    data = read_dataset(DEMO)
+    for record in data.records[:5]:
+        for template in ("chat", "alpaca"):
+            a = encode(record, tokenizer, template, 512)
+            b = encode(record, lm.tokenizer, template, 512)
+            assert a == b
+    with pytest.raises(TamisError, match="unknown model"):
+        load_tokenizer("llama-70b")
 
 
 def test_unknown_model_names_the_choices_and_installs():

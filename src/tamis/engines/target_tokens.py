@@ -11,7 +11,7 @@ train`` does (:func:`tamis.scorers.score.encode_dataset` with the target's token
 and ``max_tokens``), and the experiment adds the count (for one epoch) to the rows it selects
 from as ``train_tokens``, which :func:`tamis.select.methods.record_tokens` prefers. A record the
 target skips (too long for ``max_tokens``, or bad) would train nothing: it is left out of every
-selection but ``full``. Cost: the target's tokenizer on the pool, once (the model is loaded
+selection but ``full``. Cost: the target's tokenizer on the pool, once (no weights are loaded
 for it); the counts are kept in ``data/train_tokens.json`` with the settings and the pool's
 sha256 they were counted for, so that a resumed experiment reuses them while those match.
 """
@@ -49,12 +49,12 @@ def train_tokens(job: TrainJob, pool_path: Path) -> dict[int, int]:
         if kept.get("key") == key:
             return {int(i): int(n) for i, n in kept["counts"]}
     from tamis.data.readers import read_dataset
-    from tamis.model.loading import load_model
+    from tamis.model.loading import load_tokenizer
     from tamis.model.render import resolve_template
     from tamis.scorers.score import encode_dataset
 
     data = read_dataset(pool_path, job.format, True, fields=job.fields)
-    tokenizer = load_model(job.model, "cpu").tokenizer
+    tokenizer = load_tokenizer(job.model)
     template = resolve_template(job.template, tokenizer)
     encoded, rows = encode_dataset(data, tokenizer, template, job.max_tokens)
     counts = {i: len(encoded[i].input_ids) if i in encoded else 0 for i in sorted(rows)}

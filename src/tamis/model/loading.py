@@ -207,6 +207,29 @@ def load_model(
     return LoadedModel(name, path, sha, model, tokenizer, device, precision)
 
 
+def load_tokenizer(name_or_path: str = DEFAULT_MODEL):
+    """The tokenizer :func:`load_model` would return for ``name_or_path``, without the weights
+    (a GGUF file is still converted once, as :func:`load_model` would, to read its tokenizer).
+    For counting the tokens a target trains on (the experiment's ``budget_counts: target``)."""
+    from transformers import AutoTokenizer
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    _, path = resolve(name_or_path)
+    if (path / "adapter_config.json").is_file() and not any(path.glob("tokenizer*")):
+        try:
+            path = Path(
+                json.loads((path / "adapter_config.json").read_text())["base_model_name_or_path"]
+            )
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise TamisError(f"{path}/adapter_config.json: unreadable ({e})") from None
+    elif path.is_file():
+        path = _converted_folder(path, model_sha256(path))
+    try:
+        return AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=False)
+    except (OSError, ValueError, KeyError) as e:
+        raise TamisError(f"{path}: cannot load the tokenizer ({e})") from None
+
+
 def resolve_precision(precision: str, device: str) -> str:
     """``auto`` -> bfloat16 on a GPU, float32 on a CPU; float32 and bfloat16 as they are."""
     if precision not in PRECISIONS:
