@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 from alpaca_sample import SHARED
-from part_relevance_dev import POOLS, dev_set, prompt_of
+from part_relevance_dev import POOLS, dev_set, prompt_of, rule_cut
 
 from tamis.data.noise import KINDS, corrupt
 from tamis.scorers.endings import dangling
@@ -93,16 +93,12 @@ def main() -> None:
     for name, (path, n) in POOLS.items():
         report[name] = r = study(dev_set(path or dolly, n))
         print(f"{name}: {r['records']} clean, {r['typos']} typos, quantiles {r['clean_quantiles']}")
-    ok = [
-        c
-        for c in CUTS
-        if all(report[name]["at_cut"][str(c)]["clean"] <= MAX_CLEAN_SHARE for name in POOLS)
-    ]
     share = f"{MAX_CLEAN_SHARE:.0%}"
     report["rule"] = f"smallest cut flagging <= {share} of clean records in both pools"
-    if not ok:
+    cut = rule_cut(lambda n, c: report[n]["at_cut"][str(c)]["clean"] <= MAX_CLEAN_SHARE, CUTS, True)
+    if cut is None:
         raise SystemExit(f"no cut in {CUTS} flags <= {share} of the clean records of both pools")
-    report["cut"] = min(ok)
+    report["cut"] = cut
     for name in POOLS:
         at = report[name]["at_cut"][str(report["cut"])]
         print(f"{name} at cut {report['cut']}: clean {at['clean']}, typos {at['typos']}")

@@ -94,21 +94,27 @@ def study(rows: list[dict]) -> dict:
     return out
 
 
+def rule_cut(passes, cuts, smallest: bool) -> float | None:
+    """A declared rule's cut: the smallest (``smallest``) or largest of ``cuts`` where
+    ``passes(pool, cut)`` holds in every pool of :data:`POOLS`; None when none does. Shared by
+    the development scripts (misspelt_dev.py)."""
+    ok = [c for c in cuts if all(passes(name, c) for name in POOLS)]
+    return ((min if smallest else max)(ok)) if ok else None
+
+
 def choose_cut(report: dict, column: str) -> tuple[float | None, str]:
     """The cut of ``column`` by its declared rule, and the rule in words."""
 
-    def share(c: float, name: str, key: str) -> float:
+    def share(name: str, c: float, key: str) -> float:
         return report[name][column]["at_cut"][str(c)][key]
 
     if column in MAX_CLEAN_SHARE:
         most = MAX_CLEAN_SHARE[column]
-        ok = [c for c in CUTS if all(share(c, name, "clean") <= most for name in POOLS)]
         rule = f"largest cut flagging <= {most:.1%} of clean records in both pools"
-        return (max(ok) if ok else None), rule
+        return rule_cut(lambda n, c: share(n, c, "clean") <= most, CUTS, smallest=False), rule
     least = MIN_SWAP_SHARE[column]
-    ok = [c for c in CUTS if all(share(c, name, "swap") >= least for name in POOLS)]
     rule = f"smallest cut that >= {least:.0%} of the swaps are below in both pools"
-    return (min(ok) if ok else None), rule
+    return rule_cut(lambda n, c: share(n, c, "swap") >= least, CUTS, smallest=True), rule
 
 
 def main() -> None:
