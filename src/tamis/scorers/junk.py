@@ -82,157 +82,45 @@ estimated) and only the flags count.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from tamis.base.maths import robust_location_scale
+from tamis.scorers.junk_signals import (
+    APPENDED_CUT,
+    FLAG_MARGIN,
+    FLAGS,
+    GENERATION_FLAGS,
+    INPUT_SCORERS,
+    LOOP_COPIES,
+    MEANINGS,
+    MISSPELT_CUT,
+    OFF_TOPIC_CUT,
+    TAILS,
+    UNRELATED,
+    UNRELATED_RELEVANCE_CUT,
+    UNRELATED_TOPIC,
+    Z_CUT,
+    FlagSignal,
+    TailSignal,
+    finite,
+)
 
-Z_CUT = 3.5
-ROOT = 1 / 2
-FLAG_MARGIN = 2.0
+# The signals live in junk_signals; these names stay importable from here too.
+__all__ = [
+    "APPENDED_CUT", "BIN_RECORDS", "DEFAULT_CUT", "FLAG_MARGIN", "FLAGS", "GENERATION_FLAGS",
+    "INPUT_SCORERS", "LENGTH_BINS", "LOOP_COPIES", "MEANINGS", "MIN_RECORDS", "MISSPELT_CUT",
+    "OFF_TOPIC_CUT", "TAILS", "TOP_PERCENTILES", "UNRELATED", "UNRELATED_RELEVANCE_CUT",
+    "UNRELATED_TOPIC", "Z_CUT", "FlagSignal", "TailSignal", "Verdict", "add_junk", "junk_scores",
+    "text_flags",
+]  # fmt: skip
+
 MIN_RECORDS = 8
 DEFAULT_CUT = 0.0
-OFF_TOPIC_CUT = 0.08  # cosine; see the module's docstring
-APPENDED_CUT = 0.17  # cosine; see the module's docstring
-UNRELATED_RELEVANCE_CUT = 0.32  # cosine; see the module's docstring
-MISSPELT_CUT = 0.05  # share of words; see the module's docstring
-LOOP_COPIES = 4  # back-to-back copies of a phrase (tamis.scorers.loops)
 TOP_PERCENTILES = 2  # below the cuts: the percentiles combined (docs/guide.md, Junk)
-
-
-@dataclass(frozen=True)
-class TailSignal:
-    """Fires in the tail of a value: ``sign * value(row)`` at or past ``cut`` (``None``: the robust
-    z cut ``median + Z_CUT * scale`` of the oriented values, within the record's length bin when
-    ``by_length``)."""
-
-    name: str
-    column: str  # what the detail names the value
-    sign: float  # +1: high values are suspicious; -1: low ones
-    cut: float | None
-    value: Callable[[dict[str, Any]], float | None]
-    meaning: str
-    by_length: bool = False
-
-
-@dataclass(frozen=True)
-class FlagSignal:
-    """Fires when ``column`` passes a fixed threshold: ``op`` is ``">="``, ``">"`` or ``"<"``."""
-
-    name: str
-    column: str
-    op: str
-    threshold: float
-    meaning: str
-
-    def fires(self, value: float) -> bool:
-        """Whether ``value`` passes the threshold (fires)."""
-        if self.op == ">=":
-            return value >= self.threshold
-        if self.op == ">":
-            return value > self.threshold
-        return value < self.threshold
-
-
-def _column(name: str) -> Callable[[dict[str, Any]], float | None]:
-    return lambda row: row.get(name)
-
-
-def _end_root(row: dict[str, Any]) -> float | None:
-    """``end_nll ** (1/3)``: one token's NLL is skewed like a gamma variable, and its cube root is
-    nearly normal (Wilson and Hilferty 1931), so a robust z cut means what it says."""
-    v = row.get("end_nll")
-    return max(v, 0.0) ** ROOT if _finite(v) else None
-
-
-def _mean_pmi(row: dict[str, Any]) -> float | None:
-    """``ce_uncond - ce``: the prompt's information per response token (``-log ifd``)."""
-    ce, ce_uncond = row.get("ce"), row.get("ce_uncond")
-    return ce_uncond - ce if _finite(ce) and _finite(ce_uncond) else None
-
-
-TAILS = (
-    TailSignal(
-        "unlikely", "ce", 1.0, None, _column("ce"), "improbable given the prompt", by_length=True
-    ),
-    TailSignal("unfinished", "end_nll", 1.0, None, _end_root, "the model expected more"),
-    TailSignal(
-        "unlikely_part",
-        "peak_nll",
-        1.0,
-        None,
-        _column("peak_nll"),
-        "a stretch is improbable",
-        by_length=True,
-    ),
-    TailSignal(
-        "unlikely_words",
-        "worst_nll",
-        1.0,
-        None,
-        _column("worst_nll"),
-        "scattered tokens are improbable",
-        by_length=True,
-    ),
-    TailSignal(
-        "off_topic",
-        "part_relevance",
-        -1.0,
-        OFF_TOPIC_CUT,
-        _column("part_relevance"),
-        "a part is about something else",
-    ),
-    TailSignal(
-        "appended",
-        "tail_relevance",
-        -1.0,
-        APPENDED_CUT,
-        _column("tail_relevance"),
-        "the response's end is about something else",
-    ),
-)
-# ``unrelated`` needs both PMIs (the prompt helps neither the opening nor the average: IFD >= 1)
-UNRELATED = (
-    TailSignal("unrelated", "lead_pmi", -1.0, 0.0, _column("lead_pmi"), "the prompt does not help"),
-    TailSignal("unrelated", "ce_uncond-ce", -1.0, 0.0, _mean_pmi, "the prompt does not help"),
-)
-# and, where ``topic`` ran, a response about something other than the prompt.
-UNRELATED_TOPIC = TailSignal(
-    "unrelated",
-    "prompt_relevance",
-    -1.0,
-    UNRELATED_RELEVANCE_CUT,
-    _column("prompt_relevance"),
-    "the prompt does not help",
-)
-FLAGS = (
-    FlagSignal("repetitive", "repetition", ">=", 0.6, "repeats the same words"),
-    FlagSignal("looping", "loop_copies", ">=", LOOP_COPIES, "repeats a phrase back to back"),
-    FlagSignal("echo", "echo", ">=", 1.0, "repeats the prompt"),
-    FlagSignal("placeholder", "placeholder", ">=", 1.0, "a placeholder"),
-    FlagSignal("non_text", "non_text", ">", 0.3, "not text"),
-    FlagSignal("no_words", "response_words", "<", 1.0, "no words"),
-    FlagSignal("markup", "markup", ">=", 1.0, "markup or escapes the prompt did not ask for"),
-    FlagSignal("template_leak", "template_leak", ">=", 1.0, "a template marker: a run-on"),
-    FlagSignal("boilerplate", "boilerplate", ">=", 1.0, "a line of web boilerplate"),
-    FlagSignal("refusal", "refusal", ">=", 1.0, "a refusal or AI disclaimer"),
-    FlagSignal("misspelt", "misspelt", ">=", MISSPELT_CUT, "misspelt words"),
-    FlagSignal("dangling", "dangling", ">=", 1.0, "stops on a word that cannot end a sentence"),
-)
-# The flags ``tamis eval`` reads on a model's greedy answers: not ``dangling`` (an answer stops
-# wherever --max-new-tokens cuts it) nor ``misspelt`` and ``looping`` (the experiments'
-# junk-flagged share was defined before them, and stays comparable across their runs).
-GENERATION_FLAGS = tuple(f for f in FLAGS if f.name not in ("dangling", "misspelt", "looping"))
-# What each signal means, in words, for the detail.
-MEANINGS = {s.name: s.meaning for s in (*TAILS, *UNRELATED, *FLAGS)}
-# The scorers whose columns junk is computed from (``tokens`` writes ``response_tokens``).
-INPUT_SCORERS = (
-    "ce", "ce_uncond", "lead_pmi", "end_nll", "peak_nll", "worst_nll", "tokens", "topic",
-    *(f.column for f in FLAGS),
-)  # fmt: skip
 LENGTH_BINS = 5  # at most; one per BIN_RECORDS records
 # 100: the demo's 300 Dolly records in one bin lost 5%, mostly answers of 1-5 words (a short
 # answer's ce is noisy); in 3 bins 3%. Detection on the development sets did not change.
@@ -287,7 +175,7 @@ def _signals(row, refs, bins, tails, pair, gate, flags) -> list[tuple[float, str
         found.append((min(p[0] for p in both), "unrelated", "; ".join(p[2] for p in both)))
     for f in flags:
         value = row.get(f.column)
-        if _finite(value) and f.fires(value):
+        if finite(value) and f.fires(value):
             found.append((FLAG_MARGIN, f.name, f"{f.column}={value:.4g} {f.op} {f.threshold:g}"))
     return [x for x in found if x is not None]
 
@@ -330,7 +218,7 @@ def text_flags(records) -> list[str]:
     out = []
     for j in range(len(records)):
         fired = (
-            f.name for f in flags if _finite(values[f.column][j]) and f.fires(values[f.column][j])
+            f.name for f in flags if finite(values[f.column][j]) and f.fires(values[f.column][j])
         )
         out.append(next(fired, ""))
     return out
@@ -349,7 +237,7 @@ def _length_bins(rows: Sequence[dict[str, Any]]) -> np.ndarray | None:
     """Upper edges of equal-count bins of ``response_tokens`` (None: one bin). Likelihood is
     noisier for short responses (a one-word answer naming a rare fact has a high ``ce``), so a
     response is compared with responses of about its length."""
-    lengths = np.array([r["response_tokens"] for r in rows if _finite(r.get("response_tokens"))])
+    lengths = np.array([r["response_tokens"] for r in rows if finite(r.get("response_tokens"))])
     k = min(LENGTH_BINS, len(lengths) // BIN_RECORDS)
     if k < 2:
         return None
@@ -358,7 +246,7 @@ def _length_bins(rows: Sequence[dict[str, Any]]) -> np.ndarray | None:
 
 def _bin(row: dict[str, Any], bins: np.ndarray | None) -> int:
     n = row.get("response_tokens")
-    if bins is None or not _finite(n):
+    if bins is None or not finite(n):
         return 0
     return int(np.searchsorted(bins, n, side="left"))
 
@@ -369,7 +257,7 @@ def _references(s: TailSignal, rows, bins) -> dict[int, tuple[float, float] | No
     groups: dict[int, list[float]] = {}
     for r in rows:
         v = s.value(r)
-        if _finite(v):
+        if finite(v):
             groups.setdefault(_bin(r, bins) if s.by_length else 0, []).append(s.sign * v)
     out = {}
     for b, values in groups.items():
@@ -385,7 +273,7 @@ def _tail(s: TailSignal, row, refs, bins) -> tuple[float, str, str] | None:
     """``(margin, name, detail)`` of a tail signal for one row; None when it cannot be computed."""
     value = s.value(row)
     ref = refs.get(_bin(row, bins) if s.by_length else 0)
-    if ref is None or not _finite(value):
+    if ref is None or not finite(value):
         return None
     cut, scale = ref
     op = ">=" if s.sign > 0 else "<="
@@ -394,7 +282,3 @@ def _tail(s: TailSignal, row, refs, bins) -> tuple[float, str, str] | None:
         s.name,
         f"{s.column}={value:.4g}, cut {op} {s.sign * cut:.4g}",
     )
-
-
-def _finite(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
