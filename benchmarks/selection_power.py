@@ -26,6 +26,8 @@ import math
 import statistics
 from pathlib import Path
 
+from tamis.engines.experiment_results import versus_random
+
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT = ("selection_alpaca", "selection_alpaca_hard", "selection_dolly")
 
@@ -49,50 +51,38 @@ def corrupted_worth(slope: float, clean: float, kept: float, gain: float) -> flo
     return (lo + hi) / 2
 
 
-def line(results: dict) -> tuple[float, dict]:
-    """Nats per doubling of the tokens, from ``random`` and ``full`` on their common seeds."""
-    random_, full = arm_runs(results, "random"), arm_runs(results, "full")
-    seeds = sorted(set(random_) & set(full))
-    if not seeds:
-        raise SystemExit("no seed has both random and full: give --slope-from RESULTS.json")
-    mean_r = statistics.mean(random_[s]["loss"] for s in seeds)
-    mean_f = statistics.mean(full[s]["loss"] for s in seeds)
-    tokens_r = statistics.mean(random_[s]["train_tokens"] for s in seeds)
-    tokens_f = statistics.mean(full[s]["train_tokens"] for s in seeds)
-    slope = (mean_r - mean_f) / math.log2(tokens_f / tokens_r)
-    return slope, {"full_loss": round(mean_f, 4), "token_ratio": round(tokens_f / tokens_r, 2)}
-
-
 def study(results: dict, slope_from: dict | None = None) -> dict:
-    """The bar in tokens and, on a noisy pool, what the junk filter can give. ``slope_from``:
-    the results whose random and full arms give the line (default: ``results``' own)."""
+    """The bar in tokens (tamis.engines.experiment_results.versus_random) and, on a noisy pool,
+    what the junk filter can give. ``slope_from``: the results whose random and full arms give
+    the line (default: ``results``' own)."""
+    v = versus_random(results["runs"])
+    if v is None:
+        raise SystemExit("random needs two seeds or more for its spread")
+    line = versus_random((slope_from or results)["runs"]) or {}
+    if "nats_per_doubling" not in line:
+        raise SystemExit("no seed has both random and full: give --slope-from RESULTS.json")
+    slope = line["nats_per_doubling"]
     random_ = arm_runs(results, "random")
     seeds = sorted(random_)
-    if len(seeds) < 2:
-        raise SystemExit(f"random has {len(seeds)} seed(s) done: its spread needs two or more")
-    loss_r = [random_[s]["loss"] for s in seeds]
-    mean_r, sd_r = statistics.mean(loss_r), statistics.stdev(loss_r)
-    slope, about_full = line(slope_from or results)
-    bar = 2 * sd_r
     out = {
         "seeds": seeds,
-        "random_loss": round(mean_r, 4),
-        "random_sd": round(sd_r, 4),
-        **({"slope_from_other_results": True} if slope_from else about_full),
+        "random_loss": round(statistics.mean(random_[s]["loss"] for s in seeds), 4),
+        "random_sd": round(v["bar"] / 2, 4),
         "nats_per_doubling": round(slope, 4),
-        "bar": round(bar, 4),
-        "bar_in_tokens": round(2 ** (bar / slope), 2),
+        **({"slope_from_other_results": True} if slope_from else {}),
+        "bar": round(v["bar"], 4),
+        "bar_in_tokens": round(2 ** (v["bar"] / slope), 2),
     }
     default = arm_runs(results, "junk-random")
     if random_[seeds[0]].get("noisy_records") is not None and default:
         paired = [s for s in seeds if s in default]
+        gain = -v["arms"]["junk-random"]["mean"]
         clean = 1 - statistics.mean(
             random_[s]["noisy_records"] / random_[s]["records"] for s in paired
         )
         kept = 1 - statistics.mean(
             default[s]["noisy_records"] / default[s]["records"] for s in paired
         )
-        gain = statistics.mean(random_[s]["loss"] - default[s]["loss"] for s in paired)
         out.update(
             random_clean_share=round(clean, 3),
             default_clean_share=round(kept, 3),

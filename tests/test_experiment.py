@@ -58,6 +58,7 @@ def test_every_arm_is_trained_and_evaluated(experiment):
     # the pool had 6 corrupted records; the full arm trained on all of them
     assert arms["full"]["noisy_records"]["mean"] == 6
     assert (tmp / "out" / "results.md").read_text().startswith("| arm | records |")
+    assert results["versus_random"] is None  # one seed: no spread for the bar
     assert (tmp / "out" / "loss_curves.png").stat().st_size > 1000
     assert (tmp / "out" / "metrics.png").stat().st_size > 1000
     test_ids = {json.loads(x)["instruction"] for x in (tmp / "out/data/test.jsonl").open()}
@@ -71,6 +72,35 @@ def test_a_rerun_resumes_without_training_again(experiment):
     assert main(["experiment", str(tmp / "exp.yaml"), "-o", str(tmp / "out"), "-q"]) == 0
     after = (tmp / "out" / "arms" / "full" / "seed0" / "train" / "manifest.json").stat().st_mtime
     assert before == after
+
+
+def test_each_arm_is_judged_against_random_seed_by_seed():
+    from tamis.engines.experiment_results import versus_random, versus_table
+
+    def run(arm, seed, loss, tokens=1000):
+        return {"arm": arm, "seed": seed, "loss": loss, "train_tokens": tokens}
+
+    runs = [
+        *(run("random", s, x) for s, x in enumerate((2.00, 2.02, 2.01))),  # sd 0.01: bar 0.02
+        *(run("full", s, x, 4000) for s, x in enumerate((1.94, 1.96, 1.95))),  # 0.06 over 2x2
+        *(run("good", s, x) for s, x in enumerate((1.97, 1.99, 1.98))),  # -0.03 every seed
+        *(run("close", s, x) for s, x in enumerate((1.97, 2.01, 1.98))),  # -0.01 on seed 1
+        run("short", 0, 1.90),  # one seed of three: not judged a win
+    ]
+    v = versus_random(runs)
+    assert v["bar"] == pytest.approx(0.02)
+    assert v["nats_per_doubling"] == pytest.approx(0.03)
+    assert v["bar_in_tokens"] == pytest.approx(2 ** (0.02 / 0.03))
+    arms = v["arms"]
+    assert arms["good"]["paired"] == pytest.approx([-0.03, -0.03, -0.03])
+    assert arms["good"]["beats_random"] is True
+    assert arms["close"]["beats_random"] is False and arms["close"]["seeds"] == [0, 1, 2]
+    assert arms["short"]["seeds"] == [0] and arms["short"]["beats_random"] is False
+    assert arms["full"]["beats_random"] is None  # all the tokens: no claim at equal tokens
+    text = versus_table(v)
+    assert "| good | -0.0300 (seed 0), -0.0300 (seed 1), -0.0300 (seed 2) | -0.0300 | yes |" in text
+    assert "worth 1.59x random's tokens" in text
+    assert versus_random(runs[:1] + runs[3:]) is None  # random on one seed only
 
 
 def test_unknown_keys_are_named(tmp_path):

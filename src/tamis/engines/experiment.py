@@ -26,11 +26,12 @@ arm trained on.
 Steps, each skipped when its output is already complete, so a killed experiment resumes arm by
 arm: ``data/`` (pool, test, noise labels), ``scores/`` (``tamis score``), ``arms/ARM/seedS/``
 (``train.jsonl``, ``tamis train`` output, ``eval/``). Results: ``results.json``,
-``results.md`` (mean and standard deviation over seeds per arm), ``loss_curves.png`` and
-``metrics.png``, rewritten after every run (``complete: false`` until the last). Runs go seed by
-seed (every arm on the first seed, then the next), full-data runs last; an arm that chose exactly
-the records of an earlier arm on the same seed reuses its run (``same_as``) instead of training
-the same model twice.
+``results.md`` (mean and standard deviation over seeds per arm; each arm against random, seed
+by seed: :func:`~.experiment_results.versus_random`), ``loss_curves.png`` and
+``metrics.png``, rewritten after every run (``complete: false`` until the last). Runs go seed
+by seed (every arm on the first seed, then the next), full-data runs last; an arm that chose
+exactly the records of an earlier arm on the same seed reuses its run (``same_as``) instead of
+training the same model twice.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
-"""An experiment's results: each run's summary, the table over seeds and the plots."""
+"""An experiment's results: each run's summary, the table over seeds, each arm against random,
+and the plots."""
 
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import time
 from pathlib import Path
@@ -18,6 +20,8 @@ def write_results(cfg, out: Path, runs: list, arms: list, start: float, complete
     write_json(out / "results.json", results)
     with atomic_open(out / "results.md") as f:
         f.write(table(results))
+        if results.get("versus_random"):
+            f.write("\n" + versus_table(results["versus_random"]))
         if not complete:
             f.write("\nPart of the runs: run the experiment again to finish it.\n")
     _plots(out, runs)
@@ -66,9 +70,75 @@ def summarise(cfg, runs: list[dict], wall: float) -> dict[str, Any]:
     return {
         "config": cfg.__dict__,
         "arms": arms,
+        "versus_random": versus_random(runs),
         "runs": [{k: v for k, v in r.items() if k != "curve"} for r in runs],
         "wall_s": wall,
     }
+
+
+def versus_random(runs: list[dict]) -> dict[str, Any] | None:
+    """Each arm's held-out loss against random's, seed by seed (None until random has two
+    seeds). The bar: more than twice random's standard deviation over seeds; an arm beats random
+    when it is lower by more than the bar on every seed random ran. Where ``full`` ran too, the
+    loss per doubling of the training tokens from random to full (a straight line in log tokens
+    through the two: an interpolation) and the bar as a multiple of random's tokens: what a pick
+    must be worth, in random data, to pass it."""
+    by: dict[str, dict[int, dict]] = {}
+    for r in runs:
+        if r.get("loss") is not None:
+            by.setdefault(r["arm"], {})[r["seed"]] = r
+    rnd = by.get("random", {})
+    if len(rnd) < 2:
+        return None
+    bar = 2 * statistics.stdev(r["loss"] for r in rnd.values())
+    out: dict[str, Any] = {"bar": bar, "arms": {}}
+    for arm, seeds in by.items():
+        common = sorted(set(seeds) & set(rnd))
+        if arm == "random" or not common:
+            continue
+        diffs = [seeds[s]["loss"] - rnd[s]["loss"] for s in common]
+        out["arms"][arm] = {
+            "seeds": common,
+            "paired": diffs,
+            "mean": statistics.fmean(diffs),
+            # full trains on every token, not the budget: no claim at equal tokens
+            "beats_random": None
+            if arm == "full"
+            else len(common) == len(rnd) and all(d < -bar for d in diffs),
+        }
+    full = [s for s in by.get("full", {}) if s in rnd]
+    if full:
+        gain = statistics.fmean(rnd[s]["loss"] - by["full"][s]["loss"] for s in full)
+        ratio = statistics.fmean(by["full"][s]["train_tokens"] for s in full) / statistics.fmean(
+            rnd[s]["train_tokens"] for s in full
+        )
+        if gain > 0 and ratio > 1:
+            out["nats_per_doubling"] = gain / math.log2(ratio)
+            out["bar_in_tokens"] = 2 ** (bar / out["nats_per_doubling"])
+    return out
+
+
+def versus_table(v: dict[str, Any]) -> str:
+    """:func:`versus_random` in words and a table."""
+    lines = [
+        f"Held-out loss against random, seed by seed (negative: lower than random). The bar: "
+        f"more than {v['bar']:.4f} lower (twice random's standard deviation over seeds) on "
+        "every seed.",
+    ]
+    if "bar_in_tokens" in v:
+        lines[0] += (
+            f" From random to full the loss falls {v['nats_per_doubling']:.4f} per doubling of "
+            f"the training tokens, so the bar asks a pick worth {v['bar_in_tokens']:.2f}x "
+            "random's tokens."
+        )
+    lines += ["", "| arm | difference per seed | mean | beats random |", "|---|---|---|---|"]
+    for arm, a in v["arms"].items():
+        per_seed = ", ".join(
+            f"{d:+.4f} (seed {s})" for s, d in zip(a["seeds"], a["paired"], strict=True)
+        )
+        verdict = {True: "yes", False: "no", None: "(all the tokens)"}[a["beats_random"]]
+        lines.append(f"| {arm} | {per_seed} | {a['mean']:+.4f} | {verdict} |")
+    return "\n".join(lines) + "\n"
 
 
 def table(results: dict) -> str:
