@@ -95,7 +95,9 @@ def main() -> None:
         print(f"{name}: {r['records']} clean, {r['typos']} typos, quantiles {r['clean_quantiles']}")
     share = f"{MAX_CLEAN_SHARE:.0%}"
     report["rule"] = f"smallest cut flagging <= {share} of clean records in both pools"
-    cut = rule_cut(lambda n, c: report[n]["at_cut"][str(c)]["clean"] <= MAX_CLEAN_SHARE, CUTS, True)
+    cut = rule_cut(
+        lambda n, c: report[n]["at_cut"][str(c)]["clean"] <= MAX_CLEAN_SHARE, CUTS, smallest=True
+    )
     if cut is None:
         raise SystemExit(f"no cut in {CUTS} flags <= {share} of the clean records of both pools")
     report["cut"] = cut

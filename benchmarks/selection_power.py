@@ -9,10 +9,12 @@ then a pick that beats random by the bar is worth ``2 ** (bar / slope)`` times r
 
 On a noisy pool the same line bounds what the junk filter can give: if a corrupted record taught
 nothing (and harmed nothing), dropping every one of them would turn random's clean share ``c``
-into 1, worth ``-slope * log2(c)`` nats. The measured gain of the default recipe (junk filter,
-then random) against that bound gives what a corrupted record is worth to the target, as a share
-of a clean one: ``w`` with ``log2((c' + (1 - c') w) / (c + (1 - c) w)) * slope`` = the gain,
-``c'`` the clean share the filter leaves.
+(by records, not tokens) into 1, worth ``-slope * log2(c)`` nats. The measured gain of the
+default recipe (junk filter, then random) against that bound gives what a corrupted record is
+worth to the target, as a share of a clean one, under the same line: ``w`` with
+``log2((c' + (1 - c') w) / (c + (1 - c) w)) * slope`` = the gain, ``c'`` the clean share the
+filter leaves. The gains are a few thousandths, inside their seeds' spread: ``w`` is what they
+are consistent with, not a measurement of it.
 
 Usage: python benchmarks/selection_power.py [RESULTS.json ...] [--slope-from RESULTS.json]
        (default: the committed selection experiments in benchmarks/results/)
@@ -33,7 +35,7 @@ DEFAULT = ("selection_alpaca", "selection_alpaca_hard", "selection_dolly")
 
 
 def arm_runs(results: dict, arm: str) -> dict[int, dict]:
-    return {r["seed"]: r for r in results["runs"] if r["arm"] == arm and "loss" in r}
+    return {r["seed"]: r for r in results["runs"] if r["arm"] == arm and r.get("loss") is not None}
 
 
 def corrupted_worth(slope: float, clean: float, kept: float, gain: float) -> float | None:
@@ -71,7 +73,7 @@ def study(results: dict, slope_from: dict | None = None) -> dict:
         "nats_per_doubling": round(slope, 4),
         **({"slope_from_other_results": True} if slope_from else {}),
         "bar": round(v["bar"], 4),
-        "bar_in_tokens": round(2 ** (v["bar"] / slope), 2),
+        "bar_in_tokens": round(2 ** (v["bar"] / slope), 2) if v["bar"] / slope < 60 else None,
     }
     default = arm_runs(results, "junk-random")
     if random_[seeds[0]].get("noisy_records") is not None and default:

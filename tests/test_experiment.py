@@ -101,6 +101,17 @@ def test_each_arm_is_judged_against_random_seed_by_seed():
     assert "| good | -0.0300 (seed 0), -0.0300 (seed 1), -0.0300 (seed 2) | -0.0300 | yes |" in text
     assert "worth 1.59x random's tokens" in text
     assert versus_random(runs[:1] + runs[3:]) is None  # random on one seed only
+    # full on one seed of three (a stopped run): the line from that seed; a run without a loss
+    # is left out; a full arm no better than random gives no line, and a flat one no multiple
+    partial = [*runs[:3], runs[3], run("good", 0, None), runs[7]]
+    v = versus_random(partial)
+    assert v["nats_per_doubling"] == pytest.approx((2.00 - 1.94) / 2)
+    assert v["arms"]["good"]["seeds"] == [1]
+    worse = versus_random([*runs[:3], run("full", 0, 2.10, 4000)])
+    assert "nats_per_doubling" not in worse and "bar_in_tokens" not in worse
+    flat = versus_random([*runs[:3], run("full", 0, 1.9999, 4000)])
+    assert flat["bar_in_tokens"] is None and "worth" not in versus_table(flat)
+    json.dumps(flat, allow_nan=False)  # results.json stays valid JSON
 
 
 def test_unknown_keys_are_named(tmp_path):

@@ -39,6 +39,29 @@ def test_the_tokenizer_alone_encodes_as_the_loaded_model_does(lm):
         load_tokenizer("llama-70b")
 
 
+def test_an_adapters_tokenizer_is_its_own_else_its_base_models(lm, tmp_path):
+    import json
+
+    from tamis.model.loading import _converted_folder, model_sha256
+
+    base = _converted_folder(lm.source, model_sha256(lm.source))  # what load_model read
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(base)}))
+    text = "Name three rivers. <|tamis|>"
+    assert load_tokenizer(str(adapter))(text).input_ids == lm.tokenizer(text).input_ids
+    own = load_tokenizer(str(base))
+    own.add_tokens(["<|tamis|>"])
+    own.save_pretrained(adapter)  # an adapter trained with an added token ships its tokenizer
+    assert load_tokenizer(str(adapter))(text).input_ids == own(text).input_ids
+    assert own(text).input_ids != lm.tokenizer(text).input_ids
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    (gone / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "/no/base"}))
+    with pytest.raises(TamisError, match="base model folder /no/base is gone"):
+        load_tokenizer(str(gone))
+
+
 def test_unknown_model_names_the_choices_and_installs():
     with pytest.raises(TamisError) as err:
         resolve("llama-70b")

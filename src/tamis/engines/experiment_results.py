@@ -113,8 +113,9 @@ def versus_random(runs: list[dict]) -> dict[str, Any] | None:
             rnd[s]["train_tokens"] for s in full
         )
         if gain > 0 and ratio > 1:
-            out["nats_per_doubling"] = gain / math.log2(ratio)
-            out["bar_in_tokens"] = 2 ** (bar / out["nats_per_doubling"])
+            out["nats_per_doubling"] = slope = gain / math.log2(ratio)
+            # a bar of more than 60 doublings is "never" (and 2 ** 1024 overflows a float)
+            out["bar_in_tokens"] = 2 ** (bar / slope) if bar / slope < 60 else None
     return out
 
 
@@ -125,7 +126,7 @@ def versus_table(v: dict[str, Any]) -> str:
         f"more than {v['bar']:.4f} lower (twice random's standard deviation over seeds) on "
         "every seed.",
     ]
-    if "bar_in_tokens" in v:
+    if v.get("bar_in_tokens") is not None:
         lines[0] += (
             f" From random to full the loss falls {v['nats_per_doubling']:.4f} per doubling of "
             f"the training tokens, so the bar asks a pick worth {v['bar_in_tokens']:.2f}x "

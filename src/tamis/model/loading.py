@@ -207,21 +207,17 @@ def load_model(
     return LoadedModel(name, path, sha, model, tokenizer, device, precision)
 
 
-def load_tokenizer(name_or_path: str = DEFAULT_MODEL):
-    """The tokenizer :func:`load_model` would return for ``name_or_path``, without the weights
-    (a GGUF file is still converted once, as :func:`load_model` would, to read its tokenizer).
-    For counting the tokens a target trains on (the experiment's ``budget_counts: target``)."""
+def load_tokenizer(name_or_path: str = DEFAULT_MODEL) -> Any:
+    """The tokenizer :func:`load_model` returns when it loads ``name_or_path``, without the
+    weights (a GGUF file is still converted once, as :func:`load_model` would, to read its
+    tokenizer). For counting the tokens a target trains on (the experiment's ``budget_counts:
+    target``)."""
     from transformers import AutoTokenizer
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     _, path = resolve(name_or_path)
     if (path / "adapter_config.json").is_file() and not any(path.glob("tokenizer*")):
-        try:
-            path = Path(
-                json.loads((path / "adapter_config.json").read_text())["base_model_name_or_path"]
-            )
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise TamisError(f"{path}/adapter_config.json: unreadable ({e})") from None
+        path = _adapter_base(path)
     elif path.is_file():
         path = _converted_folder(path, model_sha256(path))
     try:
@@ -242,16 +238,7 @@ def resolve_precision(precision: str, device: str) -> str:
 def _load_adapter(folder: Path):
     """A PEFT adapter folder (LoRA, or a soft prompt from ``tamis train --method prompt-tuning``)
     on its base model, whose local folder ``adapter_config.json`` names. Safetensors only."""
-    try:
-        config = json.loads((folder / "adapter_config.json").read_text())
-        base = Path(config["base_model_name_or_path"])
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise TamisError(f"{folder}/adapter_config.json: unreadable ({e})") from None
-    if not base.is_dir():
-        raise TamisError(
-            f"{folder}: its base model folder {base} is gone; set base_model_name_or_path in "
-            "adapter_config.json to a local Hugging Face folder"
-        )
+    base = _adapter_base(folder)
     if not (folder / "adapter_model.safetensors").is_file():
         raise TamisError(f"{folder}: no adapter_model.safetensors; tamis loads no pickled weights")
     model, tokenizer = _load_folder(base)
@@ -266,6 +253,21 @@ def _load_adapter(folder: Path):
 
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     return model, tokenizer, model_sha256(base)
+
+
+def _adapter_base(folder: Path) -> Path:
+    """The local base model folder that an adapter folder's ``adapter_config.json`` names."""
+    try:
+        config = json.loads((folder / "adapter_config.json").read_text())
+        base = Path(config["base_model_name_or_path"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise TamisError(f"{folder}/adapter_config.json: unreadable ({e})") from None
+    if not base.is_dir():
+        raise TamisError(
+            f"{folder}: its base model folder {base} is gone; set base_model_name_or_path in "
+            "adapter_config.json to a local Hugging Face folder"
+        )
+    return base
 
 
 def _load_folder(folder: Path):

@@ -99,6 +99,7 @@ from tamis.scorers.junk_signals import (
     MEANINGS,
     MISSPELT_CUT,
     OFF_TOPIC_CUT,
+    ROOT,
     TAILS,
     UNRELATED,
     UNRELATED_RELEVANCE_CUT,
@@ -113,7 +114,7 @@ from tamis.scorers.junk_signals import (
 __all__ = [
     "APPENDED_CUT", "BIN_RECORDS", "DEFAULT_CUT", "FLAG_MARGIN", "FLAGS", "GENERATION_FLAGS",
     "INPUT_SCORERS", "LENGTH_BINS", "LOOP_COPIES", "MEANINGS", "MIN_RECORDS", "MISSPELT_CUT",
-    "OFF_TOPIC_CUT", "TAILS", "TOP_PERCENTILES", "UNRELATED", "UNRELATED_RELEVANCE_CUT",
+    "OFF_TOPIC_CUT", "ROOT", "TAILS", "TOP_PERCENTILES", "UNRELATED", "UNRELATED_RELEVANCE_CUT",
     "UNRELATED_TOPIC", "Z_CUT", "FlagSignal", "TailSignal", "Verdict", "add_junk", "junk_scores",
     "text_flags",
 ]  # fmt: skip

@@ -1,8 +1,9 @@
 """The signals of :mod:`tamis.scorers.junk`: each one's column, direction, cut and meaning.
 
 The table of what each signal sees and why each cut is where it is: :mod:`tamis.scorers.junk`'s
-docstring. Here are the signals as data, read by ``junk_scores`` (the combination) and by
-``tamis eval`` (:data:`GENERATION_FLAGS`, on a model's greedy answers).
+docstring. Here are the signals as data, read by ``junk_scores`` (the combination), by
+``junk.text_flags`` (:data:`GENERATION_FLAGS`, on a model's greedy answers in ``tamis eval``)
+and by :mod:`tamis.scorers` (:data:`INPUT_SCORERS`, the scorers junk needs).
 """
 
 from __future__ import annotations
