@@ -28,7 +28,7 @@ import math
 import statistics
 from pathlib import Path
 
-from tamis.engines.experiment_results import versus_random
+from tamis.engines.experiment_results import tokens_worth, versus_random
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT = ("selection_alpaca", "selection_alpaca_hard", "selection_dolly")
@@ -73,7 +73,7 @@ def study(results: dict, slope_from: dict | None = None) -> dict:
         "nats_per_doubling": round(slope, 4),
         **({"slope_from_other_results": True} if slope_from else {}),
         "bar": round(v["bar"], 4),
-        "bar_in_tokens": round(2 ** (v["bar"] / slope), 2) if v["bar"] / slope < 60 else None,
+        "bar_in_tokens": None if (x := tokens_worth(v["bar"], slope)) is None else round(x, 2),
     }
     default = arm_runs(results, "junk-random")
     if random_[seeds[0]].get("noisy_records") is not None and default:

@@ -114,9 +114,14 @@ def versus_random(runs: list[dict]) -> dict[str, Any] | None:
         )
         if gain > 0 and ratio > 1:
             out["nats_per_doubling"] = slope = gain / math.log2(ratio)
-            # a bar of more than 60 doublings is "never" (and 2 ** 1024 overflows a float)
-            out["bar_in_tokens"] = 2 ** (bar / slope) if bar / slope < 60 else None
+            out["bar_in_tokens"] = tokens_worth(bar, slope)
     return out
+
+
+def tokens_worth(gain: float, slope: float) -> float | None:
+    """A loss ``gain`` as a multiple of the tokens, at ``slope`` nats per doubling: ``2 **
+    (gain / slope)``; None past 60 doublings ("never"; 2 ** 1024 overflows a float)."""
+    return 2 ** (gain / slope) if gain / slope < 60 else None
 
 
 def versus_table(v: dict[str, Any]) -> str:
