@@ -64,6 +64,26 @@ def test_every_arm_is_trained_and_evaluated(experiment):
     test_ids = {json.loads(x)["instruction"] for x in (tmp / "out/data/test.jsonl").open()}
     pool_ids = {json.loads(x)["instruction"] for x in (tmp / "out/data/pool.jsonl").open()}
     assert len(test_ids) == 6 and not test_ids & pool_ids
+    # an evaluated run keeps what the results read, not its model or checkpoints (GBs per run)
+    for run in (tmp / "out" / "arms").glob("*/seed0/train"):
+        assert (run / "manifest.json").is_file() and (run / "adapter").is_dir(), run
+        assert not (run / "model").exists() and not (run / "checkpoints").exists(), run
+
+
+def test_an_evaluated_runs_model_is_kept_on_request(tmp_path):
+    from tamis.engines.experiment import _prune
+
+    for keep in (True, False):
+        train = tmp_path / str(keep) / "train"
+        for sub in ("model", "adapter", "checkpoints/checkpoint-1"):
+            (train / sub).mkdir(parents=True)
+            (train / sub / "weights").write_bytes(b"0" * 10)
+        (train / "manifest.json").write_text("{}")
+        _prune(train, keep)
+        assert (train / "model").is_dir() is keep
+        assert (train / "adapter" / "weights").is_file() and (train / "manifest.json").is_file()
+        assert not (train / "checkpoints").exists()
+    assert ExperimentConfig(pool="p").keep_models is False
 
 
 def test_a_rerun_resumes_without_training_again(experiment):
@@ -123,12 +143,12 @@ def test_unknown_keys_are_named(tmp_path):
 
 def test_arms_from_scorer_columns(experiment):
     # The older form: top-COL per scorer column, random, and lowest of the first column.
-    from tamis.engines.experiment import _arms
+    from tamis.engines.experiment_arms import arms_of
 
     tmp, _ = experiment
     pool = [json.loads(x) for x in (tmp / "out" / "data" / "pool.jsonl").open()]
     cfg = ExperimentConfig(pool="p", budget=0.25, scorers=["ppl"], lowest=True)
-    arms = _arms(cfg, pool, tmp / "out" / "scores")
+    arms = arms_of(cfg, pool, tmp / "out" / "scores")
     assert list(arms) == ["full", "top-ppl", "random", "lowest-ppl"]
     top, low = arms["top-ppl"](0), arms["lowest-ppl"](0)
     assert len(top) == len(low) == 6 and not set(top) & set(low)
@@ -140,7 +160,7 @@ def test_arms_from_select_options_at_equal_tokens(experiment, tmp_path):
     # (junk, tokens, ppl, ifd): no arm takes more tokens than the budget, the random arm draws
     # from the whole pool and changes with the seed, the default recipe leaves junk out.
     from tamis.data.outputs import read_scores
-    from tamis.engines.experiment import _arms
+    from tamis.engines.experiment_arms import arms_of
     from tamis.select.methods import record_tokens
 
     exp, _ = experiment
@@ -163,7 +183,7 @@ def test_arms_from_select_options_at_equal_tokens(experiment, tmp_path):
             {"name": "ppl-no-junk", "by": "ppl", "drop_junk_above": "none"},
         ],
     )
-    arms = _arms(cfg, pool, scores)
+    arms = arms_of(cfg, pool, scores)
     assert list(arms) == ["full", "random", "default", "superfiltering", "diverse", "ppl-no-junk"]
     picks = {arm: fn(0) for arm, fn in arms.items()}
     assert picks["full"] == list(range(len(pool)))
@@ -175,18 +195,19 @@ def test_arms_from_select_options_at_equal_tokens(experiment, tmp_path):
     assert not junk & set(picks["default"]) and set(picks["default"]) != set(picks["ppl-no-junk"])
     assert set(picks["diverse"]) != set(picks["default"])  # a strict threshold skips some
     with pytest.raises(TamisError, match="unknown option"):
-        _arms(ExperimentConfig(pool="p", arms=[{"name": "x", "bye": "ppl"}]), pool, scores)
+        arms_of(ExperimentConfig(pool="p", arms=[{"name": "x", "bye": "ppl"}]), pool, scores)
     with pytest.raises(TamisError, match="x named twice"):
-        _arms(ExperimentConfig(pool="p", arms=[{"name": "x"}, {"name": "x"}]), pool, scores)
+        arms_of(ExperimentConfig(pool="p", arms=[{"name": "x"}, {"name": "x"}]), pool, scores)
     with pytest.raises(TamisError, match="give a number, or none"):
         bad = [{"name": "x", "drop_junk_above": "inf"}]
-        _arms(ExperimentConfig(pool="p", arms=bad), pool, scores)
+        arms_of(ExperimentConfig(pool="p", arms=bad), pool, scores)
 
 
 def test_a_budget_in_the_targets_tokens_counts_what_it_trains_on(experiment, tmp_path):
     # budget_counts: target: a record costs the tokens the target trains on (its tokenizer,
     # template and max_tokens). The fixture's real runs trained exactly the sum of their records'.
-    from tamis.engines.experiment import _arms, train_settings
+    from tamis.engines.experiment import train_settings
+    from tamis.engines.experiment_arms import arms_of
     from tamis.engines.target_tokens import FILE, train_tokens
 
     exp, _ = experiment
@@ -215,7 +236,7 @@ def test_a_budget_in_the_targets_tokens_counts_what_it_trains_on(experiment, tmp
               "direction": "highest", **none}],
     )  # fmt: skip
     budget = int(0.3 * sum(counts.values()))
-    arms = _arms(target, pool, tmp_path / "out" / "scores")
+    arms = arms_of(target, pool, tmp_path / "out" / "scores")
     for arm in ("random", "low", "high"):
         used = sum(counts[i] for i in arms[arm](0))
         assert budget - max(counts.values()) < used <= budget, arm
@@ -228,6 +249,9 @@ def test_a_budget_in_the_targets_tokens_counts_what_it_trains_on(experiment, tmp
     bad = tmp_path / "bad.yaml"
     bad.write_text("pool: p.jsonl\nbudget_tokens: 0.3\nbudget_counts: gemma\n")
     with pytest.raises(TamisError, match="budget_counts 'gemma': give scorer or target"):
+        ExperimentConfig.load(bad)
+    bad.write_text("pool: p.jsonl\nkeep_models: maybe\n")
+    with pytest.raises(TamisError, match="keep_models 'maybe': give true or false"):
         ExperimentConfig.load(bad)
     bad.write_text("pool: p.jsonl\nbudget_counts: target\n")
     with pytest.raises(TamisError, match="counts budget_tokens; set it"):

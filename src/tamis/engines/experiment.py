@@ -10,8 +10,8 @@ several seeds, and evaluated on the same held-out test set:
 - ``lowest-COL`` (``lowest: true``): the worst ``budget`` by the first scorer, to show the
   direction matters;
 - with ``arms:`` (in place of ``top-COL`` and ``lowest-COL``): one arm per named ``tamis select``
-  selection (:data:`ARM_KEYS`): the default recipe, Superfiltering (``by: ifd``), ``s2l``,
-  ``diverse``, the same without the junk filter, ...
+  selection (:data:`~.experiment_arms.ARM_KEYS`): the default recipe, Superfiltering
+  (``by: ifd``), ``s2l``, ``diverse``, the same without the junk filter, ...
 
 ``budget_tokens`` gives every arm but ``full`` the same budget in training tokens
 (``--keep-tokens``), so the arms are compared at equal compute; ``random`` is then a seeded random
@@ -25,19 +25,20 @@ arm trained on.
 
 Steps, each skipped when its output is already complete, so a killed experiment resumes arm by
 arm: ``data/`` (pool, test, noise labels), ``scores/`` (``tamis score``), ``arms/ARM/seedS/``
-(``train.jsonl``, ``tamis train`` output, ``eval/``). Results: ``results.json``,
-``results.md`` (mean and standard deviation over seeds per arm; each arm against random, seed
-by seed: :func:`~.experiment_results.versus_random`), ``loss_curves.png`` and
-``metrics.png``, rewritten after every run (``complete: false`` until the last). Runs go seed
-by seed (every arm on the first seed, then the next), full-data runs last; an arm that chose
-exactly the records of an earlier arm on the same seed reuses its run (``same_as``) instead of
-training the same model twice.
+(``train.jsonl``, ``tamis train`` output, ``eval/``; once a run is evaluated its checkpoints
+and, unless ``keep_models: true``, its model are deleted: no result reads them). Results:
+``results.json``, ``results.md`` (mean and standard deviation over seeds per arm; each arm
+against random, seed by seed: :func:`~.experiment_results.versus_random`),
+``loss_curves.png`` and ``metrics.png``, rewritten after every run (``complete: false``
+until the last). Runs go seed by seed (every arm on the first seed, then the next), full-data
+runs last; an arm that chose exactly the records of an earlier arm on the same seed reuses its
+run (``same_as``) instead of training the same model twice.
 """
 
 from __future__ import annotations
 
-import math
 import random
+import shutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -45,6 +46,7 @@ from typing import Any
 
 from tamis.base.errors import TamisError
 from tamis.base.files import read_jsonl, write_jsonl
+from tamis.engines.experiment_arms import arms_of
 from tamis.engines.experiment_results import run_summary, write_results
 
 
@@ -62,8 +64,8 @@ class ExperimentConfig:
     # whose tokens budget_tokens counts: "scorer" (the scorer's tokens of whole records) or
     # "target" (the target's tokens as it trains on them: tamis.engines.target_tokens)
     budget_counts: str = "scorer"
-    # selection arms as `tamis select` options, besides full and random (ARM_KEYS); None: the
-    # top budget by each of `scorers` (and `lowest`)
+    # selection arms as `tamis select` options, besides full and random
+    # (experiment_arms.ARM_KEYS); None: the top budget by each of `scorers` (and `lowest`)
     arms: list[dict[str, Any]] | None = None
     lp: dict[str, Any] = field(default_factory=dict)  # --scorer lp options (an s2l arm)
     scorer_model: str = "smollm2-135m"
@@ -74,6 +76,9 @@ class ExperimentConfig:
     target: dict[str, Any] = field(default_factory=dict)  # tamis train options
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     eval: dict[str, Any] = field(default_factory=dict)  # tamis eval options
+    # keep each run's trained model once it is evaluated (1.1 GB per run for Gemma 3 270M);
+    # its checkpoints go either way, and a LoRA run's small adapter/ always stays
+    keep_models: bool = False
 
     @classmethod
     def load(cls, path: Path) -> ExperimentConfig:
@@ -94,6 +99,8 @@ class ExperimentConfig:
         cfg = cls(**raw)
         if cfg.budget_counts not in ("scorer", "target"):
             raise TamisError(f"{path}: budget_counts '{cfg.budget_counts}': give scorer or target")
+        if not isinstance(cfg.keep_models, bool):
+            raise TamisError(f"{path}: keep_models {cfg.keep_models!r}: give true or false")
         if cfg.budget_counts == "target" and cfg.budget_tokens is None:
             raise TamisError(f"{path}: budget_counts: target counts budget_tokens; set it")
         base = path.parent
@@ -101,11 +108,6 @@ class ExperimentConfig:
         if cfg.test:
             cfg.test = str((base / cfg.test).resolve())
         return cfg
-
-
-# What an arm in `arms` may set: `name` and these fields of tamis.select.selection.Selection.
-ARM_KEYS = ("by", "method", "direction", "drop_junk_above", "drop_ifd_above", "clusters",
-            "max_similarity")  # fmt: skip
 
 
 def run_experiment(config_path: str | Path, out_dir: str | Path, progress: bool = True) -> dict:
@@ -130,7 +132,7 @@ def run_experiment(config_path: str | Path, out_dir: str | Path, progress: bool 
             ),  # fmt: skip
             progress,
         )
-    arms = _arms(cfg, pool, scores_dir)
+    arms = arms_of(cfg, pool, scores_dir)
     runs, done = [], {}
     # Seed by seed, so that an experiment stopped part-way has every arm paired on its first
     # seeds; full last: the longest runs, and the least needed to compare selections with random.
@@ -210,123 +212,6 @@ def _prepare_data(cfg: ExperimentConfig, data_dir: Path):
     return pool, test, labels
 
 
-def _arms(cfg: ExperimentConfig, pool: list, scores_dir: Path) -> dict:
-    """``{arm: seed -> pool indices}``."""
-    from tamis.data.outputs import read_scores
-    from tamis.select.selection import Selection, select
-
-    rows, columns = read_scores(scores_dir / "scores.parquet")
-    if cfg.budget_counts == "target":
-        from tamis.engines.target_tokens import FILE, train_tokens
-
-        counts = train_tokens(train_settings(cfg, 0), scores_dir.parent / "data" / "pool.jsonl")
-        if set(counts) != {r["index"] for r in rows}:
-            raise TamisError(f"{scores_dir}: not the scores of the pool {FILE} counts; delete it")
-        for r in rows:
-            r["train_tokens"] = counts[r["index"]]
-            if r["status"] == "ok" and not counts[r["index"]]:  # the target skips it
-                r["status"], r["detail"] = "too_long", "the target skips it (target max_tokens)"
-    n = len(pool)
-    budget = cfg.budget if isinstance(cfg.budget, int) else int(cfg.budget * n)
-    if not 0 < budget <= n:
-        raise TamisError(f"budget {cfg.budget}: gives {budget} records of a pool of {n}")
-    tokens = _token_budget(cfg, rows, columns)
-    keep = {"keep_tokens": tokens} if tokens else {"keep": budget}
-
-    def ranked(col: str, direction: str | None) -> list[int]:
-        decisions = select(rows, Selection(by=col, direction=direction, **keep))
-        return [d.index for d in decisions if d.kept]
-
-    arms: dict[str, Any] = {"full": lambda seed: list(range(n))}
-    if tokens:  # the random baseline at the same number of tokens, from the whole pool
-        none = {"drop_junk_above": math.inf}
-        draw = lambda seed: _picks(rows, Selection(by="random", seed=1000 + seed, **none, **keep))  # noqa: E731
-    else:
-        draw = lambda seed: sorted(random.Random(1000 + seed).sample(range(n), budget))  # noqa: E731
-    if cfg.arms is not None:
-        names = [a.get("name") if isinstance(a, dict) else None for a in cfg.arms]
-        twice = sorted({x for x in names if x and names.count(x) > 1})
-        if twice:
-            raise TamisError(f"arms: {', '.join(twice)} named twice; give each arm its own name")
-        arms["random"] = draw
-        vectors: dict[str, Any] = {}
-        for spec in cfg.arms:
-            sel = _arm_selection(spec, keep)
-            arms[spec["name"]] = lambda seed, sel=sel: _picks(
-                rows, replace(sel, seed=1000 + seed), _vectors(sel, vectors, scores_dir, rows)
-            )
-        return arms
-    for col in cfg.scorers:
-        top = ranked(col, None)
-        arms[f"top-{col}"] = lambda seed, top=top: top
-    arms["random"] = draw
-    if cfg.lowest:
-        col = cfg.scorers[0]
-        default = Selection(by=col).resolved_direction()
-        worst = ranked(col, "highest" if default == "lowest" else "lowest")
-        arms[f"lowest-{col}"] = lambda seed, worst=worst: worst
-    return arms
-
-
-def _token_budget(cfg: ExperimentConfig, rows: list, columns: list) -> int | None:
-    from tamis.select.methods import TOKEN_COLUMNS, record_tokens
-
-    if cfg.budget_tokens is None:
-        return None
-    if cfg.budget_counts == "scorer" and not all(c in columns for c in TOKEN_COLUMNS):
-        raise TamisError("budget_tokens needs the token counts: add 'tokens' to scorers")
-    total = sum(record_tokens(r) for r in rows if r["status"] == "ok")
-    b = cfg.budget_tokens
-    tokens = b if isinstance(b, int) else int(b * total)
-    if not 0 < tokens <= total:
-        raise TamisError(f"budget_tokens {b}: gives {tokens} tokens of a pool of {total}")
-    return tokens
-
-
-def _arm_selection(spec: dict[str, Any], keep: dict[str, Any]):
-    from tamis.select.selection import Selection
-
-    if not isinstance(spec, dict) or not spec.get("name"):
-        raise TamisError(f"arms: each arm needs a name and tamis select options, got {spec!r}")
-    unknown = set(spec) - {"name", *ARM_KEYS}
-    if unknown:
-        raise TamisError(
-            f"arms: {spec['name']}: unknown option(s) {', '.join(sorted(unknown))}; valid: "
-            f"{', '.join(ARM_KEYS)}"
-        )
-    if spec["name"] in ("full", "random"):
-        raise TamisError(f"arms: '{spec['name']}' is always run; give this arm another name")
-    options = {k: v for k, v in spec.items() if k != "name"}
-    for limit in ("drop_junk_above", "drop_ifd_above"):
-        value = options.get(limit)
-        if isinstance(value, str) and value.lower() == "none":
-            options[limit] = math.inf
-        elif limit in options and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise TamisError(
-                f"arms: {spec['name']}: {limit} {value!r}: give a number, or none to turn it off"
-            )
-    return Selection(**options, **keep)
-
-
-def _picks(rows: list, sel, vectors=None) -> list[int]:
-    from tamis.select.selection import select
-
-    return [d.index for d in select(rows, sel, vectors) if d.kept]
-
-
-def _vectors(sel, cache: dict, scores_dir: Path, rows: list):
-    """The pool's embeddings for a ``diverse`` arm, computed once."""
-    if sel.method != "diverse":
-        return None
-    if "v" not in cache:
-        from tamis.data.readers import read_dataset
-        from tamis.engines.jobs import record_vectors
-
-        data = read_dataset(scores_dir.parent / "data" / "pool.jsonl", skip_bad=True)
-        cache["v"] = record_vectors(data, rows)
-    return cache["v"]
-
-
 def train_settings(cfg: ExperimentConfig, seed: int):
     """The :class:`~tamis.engines.train_job.TrainJob` of every arm at ``seed`` (``target``)."""
     from tamis.engines.train_job import DEFAULT_LR, TrainJob
@@ -377,7 +262,17 @@ def _run_arm(cfg, out: Path, arm: str, seed: int, rows: list, test: Path, progre
     }  # fmt: skip
     opts.update(cfg.eval)
     eval_job(str(run_dir / "train" / "model"), test, run_dir / "eval", opts)
+    _prune(run_dir / "train", cfg.keep_models)
     return run_summary(arm, seed, run_dir)
+
+
+def _prune(train_dir: Path, keep_model: bool) -> None:
+    """An evaluated run's checkpoints (the resume state of a finished training: 3 GB per full
+    fine-tuning of Gemma 3 270M) and, unless ``keep_model``, its model: an experiment of 15 runs
+    would otherwise fill tens of GB with files that no result reads."""
+    shutil.rmtree(train_dir / "checkpoints", ignore_errors=True)
+    if not keep_model:
+        shutil.rmtree(train_dir / "model", ignore_errors=True)
 
 
 def _same_run(out: Path, arm: str, seed: int, twin: dict) -> dict[str, Any]:
