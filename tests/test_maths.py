@@ -78,3 +78,15 @@ def test_scorer_directions_and_docstrings():
 def test_unknown_scorer_lists_the_choices():
     with pytest.raises(TamisError, match="unknown scorer 'ppx'; choose one of: ce, ppl"):
         get_scorers(["ppx"])
+
+
+def test_finite_takes_real_numbers_only():
+    # one rule for the junk score, the report and loss prediction: NaN, infinities, None, text
+    # and bools (a True in a score column is not the number 1) are not scores
+    import numpy as np
+
+    from tamis.base.maths import finite
+
+    assert all(finite(v) for v in (0, -3, 2.5, np.float32(1.5), np.float64(-2.0), np.int64(4)))
+    bad = (float("nan"), float("inf"), -float("inf"), np.nan, None, True, False, "1", [1])
+    assert not any(finite(v) for v in bad)

@@ -6,6 +6,7 @@ Each takes NumPy arrays so it can be tested on hand-computed numbers.
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -150,3 +151,12 @@ def worst_share(nll: np.ndarray, share: float) -> float:
         return math.nan
     k = max(1, math.ceil(x.size * share - 1e-9))
     return float(np.sort(x)[-k:].mean())
+
+
+def finite(value) -> bool:
+    """A real number (not a bool), neither NaN nor infinite; False for None and anything else.
+
+    >>> [finite(v) for v in (1, 2.5, float("nan"), float("inf"), None, True, "1")]
+    [True, True, False, False, False, False, False]
+    """
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)

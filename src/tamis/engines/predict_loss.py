@@ -161,10 +161,8 @@ def _check_sample_size(available: int, folds: int) -> None:
 
 def _scorable(rows: list[dict[str, Any]]) -> list[int]:
     """Indices of rows the small model scored with every feature finite."""
+    from tamis.base.maths import finite
     from tamis.predict.regression import SCORE_COLUMNS
-
-    def finite(value) -> bool:
-        return value is not None and math.isfinite(value)
 
     return [
         r["index"]

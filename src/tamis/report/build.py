@@ -28,11 +28,11 @@ from typing import Any
 
 from tamis.base.errors import TamisError
 from tamis.base.files import atomic_open
+from tamis.base.maths import finite
 from tamis.data.remote import is_url, shown, url_name
 from tamis.report.data import (
     Curation,
     cuts,
-    finite,
     folder_kind,
     load_curation,
     load_experiment,

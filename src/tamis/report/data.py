@@ -167,11 +167,6 @@ def _texts_of(data) -> dict[int, tuple[str, str, str | None]]:
     return texts
 
 
-def finite(value: Any) -> bool:
-    """True for a number that is neither missing, NaN nor infinite."""
-    return isinstance(value, (int, float)) and value == value and abs(value) != float("inf")
-
-
 def _category(raw: Any) -> str | None:
     value = raw.get("category") if isinstance(raw, dict) else None
     if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tamis.base.maths import finite
 from tamis.base.version import __version__
-from tamis.report.data import Experiment, finite
+from tamis.report.data import Experiment
 from tamis.report.html import Column, Table, figure, html_id, key_values
 from tamis.report.html import render_table as table_html
 

@@ -8,10 +8,11 @@ and by :mod:`tamis.scorers` (:data:`INPUT_SCORERS`, the scorers junk needs).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from tamis.base.maths import finite
 
 Z_CUT = 3.5
 ROOT = 1 / 2
@@ -154,8 +155,3 @@ INPUT_SCORERS = (
     "ce", "ce_uncond", "lead_pmi", "end_nll", "peak_nll", "worst_nll", "tokens", "topic",
     *(f.column for f in FLAGS),
 )  # fmt: skip
-
-
-def finite(value) -> bool:
-    """A real number (not a bool), neither NaN nor infinite."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
