@@ -21,7 +21,8 @@ def add_parser(subparsers) -> None:
         "subsets, and the top budget by each scorer (optionally the lowest) or the selections "
         "named in 'arms:', at an equal budget of records or training tokens; each trained with "
         "the same settings for every seed and evaluated on the same held-out test set. Resumes "
-        "arm by arm. Writes results.json, results.md, loss_curves.png, metrics.png and "
+        "arm by arm. An evaluated run's model is deleted unless the config says keep_models: "
+        "true. Writes results.json, results.md, loss_curves.png, metrics.png and "
         "report.html.",
     )
     p.add_argument("config", metavar="CONFIG", type=Path, help="experiment configuration (YAML)")
