@@ -70,6 +70,23 @@ def test_every_arm_is_trained_and_evaluated(experiment):
         assert not (run / "model").exists() and not (run / "checkpoints").exists(), run
 
 
+def test_prepare_writes_only_the_small_models_part(experiment, tmp_path):
+    # --prepare: the pool, test set and scores, the same as a whole run's; nothing trained
+    from tamis.data.outputs import read_scores
+
+    exp, _ = experiment
+    (tmp_path / "pool.jsonl").write_text((exp / "pool.jsonl").read_text())
+    (tmp_path / "exp.yaml").write_text(CONFIG)
+    out = tmp_path / "out"
+    assert main(["experiment", str(tmp_path / "exp.yaml"), "-o", str(out), "--prepare", "-q"]) == 0
+    for name in ("data/pool.jsonl", "data/test.jsonl", "data/noise_labels.jsonl"):
+        assert (out / name).read_text() == (exp / "out" / name).read_text(), name
+    mine, _ = read_scores(out / "scores" / "scores.parquet")
+    whole, _ = read_scores(exp / "out" / "scores" / "scores.parquet")
+    assert [r["ppl"] for r in mine] == [r["ppl"] for r in whole]
+    assert not (out / "arms").exists() and not (out / "results.json").exists()
+
+
 def test_an_evaluated_runs_model_is_kept_on_request(tmp_path):
     from tamis.engines.experiment import _prune
 

@@ -26,6 +26,13 @@ def add_parser(subparsers) -> None:
         "report.html.",
     )
     p.add_argument("config", metavar="CONFIG", type=Path, help="experiment configuration (YAML)")
+    p.add_argument(
+        "--prepare",
+        action="store_true",
+        help="only write the pool, the test set and the small model's scores (data/, scores/) "
+        "and stop: the arms train later from this folder, e.g. on a GPU machine "
+        "(scripts/device_pack.py)",
+    )
     add_out(p)
     add_quiet(p)
 
@@ -34,7 +41,12 @@ def add_parser(subparsers) -> None:
 
         from tamis.report.build import write_report_after_job
 
-        results = run_experiment(args.config, args.out, progress=not args.quiet)
+        results = run_experiment(args.config, args.out, not args.quiet, args.prepare)
+        if results is None:
+            if not args.quiet:
+                print(f"{args.out}: data/ and scores/ written; run again without --prepare "
+                      "to train and evaluate the arms", file=sys.stderr)  # fmt: skip
+            return 0
         write_report_after_job(args.out, args.quiet)  # last: results and plots are complete
         if not args.quiet:
             print(table(results), file=sys.stderr)

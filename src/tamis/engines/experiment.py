@@ -110,8 +110,11 @@ class ExperimentConfig:
         return cfg
 
 
-def run_experiment(config_path: str | Path, out_dir: str | Path, progress: bool = True) -> dict:
-    """Run (or resume) every arm and seed; returns ``results.json``'s content."""
+def run_experiment(
+    config_path: str | Path, out_dir: str | Path, progress: bool = True, prepare: bool = False
+) -> dict | None:
+    """Run (or resume) every arm and seed; returns ``results.json``'s content. ``prepare``:
+    only the pool, test set and scores (``data/``, ``scores/``), for training elsewhere."""
     from tamis.engines.jobs import ScoreConfig, score_job
 
     start = time.perf_counter()
@@ -132,6 +135,8 @@ def run_experiment(config_path: str | Path, out_dir: str | Path, progress: bool 
             ),  # fmt: skip
             progress,
         )
+    if prepare:
+        return None
     arms = arms_of(cfg, pool, scores_dir)
     runs, done = [], {}
     # Seed by seed, so that an experiment stopped part-way has every arm paired on its first
