@@ -3,12 +3,13 @@ tool can carry, and put the target model together again on the GPU machine.
 
 The device tool (a GPU machine lent to some sessions) sends the checkout and at most 64 MiB of
 git-ignored paths per call, and nothing on that machine can reach a package index. Gemma 3 270M's
-GGUF file is 245 MiB, so it travels in parts, one or more per call: ignored files that a call
-carried stay on the machine for the next call while it is warm (30 s after a call). Its image
-has PyTorch, transformers, peft, pyarrow, PyYAML, scipy and matplotlib, but not ``gguf``, which
-transformers needs to read GGUF files (1.4 MB, carried with the first part). The small model's
-scores are computed here on the CPU (``tamis experiment`` skips scoring when the experiment
-folder already holds ``data/`` and ``scores/``), so SmolLM2 and MiniLM need not travel.
+GGUF file is 241 MiB, so it travels in parts, one per call: ignored files that a call carried
+stay on the machine for the next call while it is warm (30 s after a call). Its image has
+PyTorch, transformers, peft, pyarrow, PyYAML, scipy and matplotlib, but not ``gguf``, which
+transformers needs to read GGUF files (0.7 MB, carried with its metadata, which transformers
+reads to decide that it is installed). The small model's scores are computed here on the CPU
+(``tamis experiment --prepare``; the experiment skips scoring when its folder holds ``data/`` and
+``scores/``), so SmolLM2 and MiniLM need not travel.
 
 Here:
 
@@ -17,12 +18,14 @@ Here:
 
 On the GPU machine, in the last call (``tamis`` runs from ``src/``):
 
-    python3 scripts/device_pack.py --assemble && \\
-    PYTHONPATH=src:.device/py python3 -m tamis experiment CONFIG -o .device/exp
+    python3 scripts/device_pack.py --assemble && PYTHONPATH=src:.device/py timeout 540 \\
+        python3 -m tamis experiment CONFIG -o .device/exp -q; cp .device/exp/results.* $OUT
 
 with ``target: {model: .device/gemma-3-270m-q4_k_m.gguf, device: cuda, precision: bfloat16}``
-in CONFIG. ``--assemble`` checks every part and the whole file against ``manifest.json`` and
-names what is missing or damaged.
+in CONFIG. ``timeout``: the tool's 600 s limit would kill the copy too; ``results.json`` is
+rewritten after every run, and a next call resumes arm by arm while the machine is warm.
+``--assemble`` checks every part and the whole file against ``manifest.json`` and names what is
+missing or damaged.
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DEVICE = ROOT / ".device"
 MODEL = "gemma-3-270m-q4_k_m.gguf"
 CARRY_LIMIT = 64 * 2**20  # the device tool's limit per call, the checkout's own files included
-CHUNK = 56 * 2**20  # leaves room for the checkout (about 3 MB) and the gguf package
+CHECKOUT = 4 * 2**20  # room for the checkout's own files (about 3 MB), which every call sends
+CHUNK = 56 * 2**20  # a part: leaves room for the checkout and the gguf package
 
 
 def sha256(path: Path) -> str:
@@ -51,8 +55,26 @@ def sha256(path: Path) -> str:
 
 def pack(model: Path, out: Path, chunk: int = CHUNK, experiment: Path | None = None) -> dict:
     """Split ``model`` into ``out/model/part-NN`` of ``chunk`` bytes and write
-    ``out/manifest.json``; copy the ``gguf`` package and an experiment's ``data/`` and
-    ``scores/`` (without the score cache). Returns the manifest."""
+    ``out/manifest.json``; copy the ``gguf`` package (with its metadata) and an experiment's
+    ``data/`` and ``scores/`` (without the score cache). Returns the manifest."""
+    import importlib.metadata
+
+    if experiment is not None:  # checked before anything is deleted or written
+        for need in ("data/pool.jsonl", "scores/manifest.json"):
+            if not (experiment / need).is_file():
+                raise SystemExit(
+                    f"{experiment}: no {need}; run `tamis experiment CONFIG -o {experiment} "
+                    "--prepare` to the end first"
+                )
+        if out.resolve() in (experiment.resolve(), *experiment.resolve().parents):
+            raise SystemExit(f"--out {out} holds the experiment {experiment}; give another")
+    if out.exists() and not (out / "manifest.json").is_file():
+        raise SystemExit(f"{out} exists and is not a pack of this script; give another --out")
+    try:
+        dist = importlib.metadata.distribution("gguf")
+        import gguf
+    except (ImportError, importlib.metadata.PackageNotFoundError):
+        raise SystemExit("the gguf package is not installed here: pip install gguf") from None
     if out.exists():
         shutil.rmtree(out)
     (out / "model").mkdir(parents=True)
@@ -62,17 +84,13 @@ def pack(model: Path, out: Path, chunk: int = CHUNK, experiment: Path | None = N
             part = out / "model" / f"part-{n:02d}"
             part.write_bytes(block)
             parts.append({"name": part.name, "bytes": len(block), "sha256": sha256(part)})
-    try:
-        import gguf
-    except ImportError:
-        gguf = None
-    if gguf is not None:
-        shutil.copytree(Path(gguf.__file__).parent, out / "py" / "gguf",
-                        ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    py = out / "py"
+    shutil.copytree(Path(gguf.__file__).parent, py / "gguf",
+                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    info = Path(dist.locate_file(f"gguf-{dist.version}.dist-info"))
+    shutil.copytree(info, py / info.name)
     if experiment is not None:
         for sub in ("data", "scores"):
-            if not (experiment / sub).is_dir():
-                raise SystemExit(f"{experiment}: no {sub}/ (run its scoring here first)")
             shutil.copytree(experiment / sub, out / "exp" / sub,
                             ignore=shutil.ignore_patterns("cache"))  # fmt: skip
     manifest = {"file": MODEL, "bytes": model.stat().st_size, "sha256": sha256(model),
@@ -81,16 +99,19 @@ def pack(model: Path, out: Path, chunk: int = CHUNK, experiment: Path | None = N
     return manifest
 
 
-def calls(out: Path, chunk: int = CHUNK) -> list[list[str]]:
-    """The ``carry`` list of each device call: the model's parts one by one (with them, in the
-    first call, the manifest, the gguf package and the experiment folder where they fit)."""
-    rel = lambda p: str(p.relative_to(out.parent))  # noqa: E731
+def calls(out: Path, chunk: int = CHUNK, root: Path = ROOT) -> list[list[str]]:
+    """The ``carry`` list of each device call (paths relative to ``root``, the checkout): the
+    model's parts one by one; the manifest, the gguf package and the experiment folder with the
+    first part where they fit under the limit, else in a call of their own."""
+    rel = lambda p: str(p.relative_to(root))  # noqa: E731
     extra = [out / "manifest.json", *(p for p in (out / "py", out / "exp") if p.exists())]
     size = sum(f.stat().st_size for p in extra for f in ([p] if p.is_file() else p.rglob("*"))
                if f.is_file())  # fmt: skip
-    parts = sorted((out / "model").glob("part-*"))
-    plan = [[rel(p)] for p in parts]
-    if size + chunk > CARRY_LIMIT - 4 * 2**20:
+    if size > CARRY_LIMIT - CHECKOUT:
+        raise SystemExit(f"{out}: the manifest, py/ and exp/ hold {size / 2**20:.0f} MiB, over "
+                         "what one call carries; make the experiment's pool smaller")  # fmt: skip
+    plan = [[rel(p)] for p in sorted((out / "model").glob("part-*"))]
+    if size + chunk > CARRY_LIMIT - CHECKOUT:
         plan.insert(0, [])
     plan[0] += [rel(p) for p in extra]
     return plan
@@ -106,18 +127,21 @@ def assemble(out: Path) -> Path:
     for part in manifest["parts"]:
         path = out / "model" / part["name"]
         if not path.is_file():
-            bad.append(f"{part['name']} missing")
+            bad.append(f"{path} missing")
         elif path.stat().st_size != part["bytes"] or sha256(path) != part["sha256"]:
-            bad.append(f"{part['name']} damaged")
+            bad.append(f"{path} damaged")
     if bad:
-        raise SystemExit(f"{out}: {', '.join(bad)}; carry those parts again")
+        raise SystemExit(f"{', '.join(bad)}; carry those parts again")
     target = out / manifest["file"]
     with target.open("wb") as f:
         for part in manifest["parts"]:
             f.write((out / "model" / part["name"]).read_bytes())
     if sha256(target) != manifest["sha256"]:
         target.unlink()
-        raise SystemExit(f"{target}: the joined file does not match the manifest's sha256")
+        raise SystemExit(
+            f"{target}: the joined file does not match the manifest's sha256; run this script "
+            "again here (without --assemble) and carry every part again"
+        )
     return target
 
 

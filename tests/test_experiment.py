@@ -68,9 +68,13 @@ def test_every_arm_is_trained_and_evaluated(experiment):
     for run in (tmp / "out" / "arms").glob("*/seed0/train"):
         assert (run / "manifest.json").is_file() and (run / "adapter").is_dir(), run
         assert not (run / "model").exists() and not (run / "checkpoints").exists(), run
+    from tamis.report.training import train_page
+
+    _, html = train_page(run)  # its report says the model is gone, not where it was
+    assert "(deleted since; an experiment keeps it only with keep_models: true)" in html
 
 
-def test_prepare_writes_only_the_small_models_part(experiment, tmp_path):
+def test_prepare_writes_only_the_small_models_part(experiment, tmp_path, capsys):
     # --prepare: the pool, test set and scores, the same as a whole run's; nothing trained
     from tamis.data.outputs import read_scores
 
@@ -85,6 +89,16 @@ def test_prepare_writes_only_the_small_models_part(experiment, tmp_path):
     whole, _ = read_scores(exp / "out" / "scores" / "scores.parquet")
     assert [r["ppl"] for r in mine] == [r["ppl"] for r in whole]
     assert not (out / "arms").exists() and not (out / "results.json").exists()
+    # a typo in the target's or an arm's options shows here, not where the arms train
+    typos = {
+        "epochz": CONFIG.replace("epochs: 1", "epochz: 1"),
+        "bye": CONFIG.replace("arms:\n", "arms:\n  - {name: x, bye: ppl}\n"),
+    }
+    for word, text in typos.items():
+        (tmp_path / "typo.yaml").write_text(text)
+        args = ["experiment", str(tmp_path / "typo.yaml"), "-o", str(out), "--prepare", "-q"]
+        assert main(args) == 2
+        assert f"unknown option(s) {word}" in capsys.readouterr().err
 
 
 def test_an_evaluated_runs_model_is_kept_on_request(tmp_path):
@@ -100,6 +114,12 @@ def test_an_evaluated_runs_model_is_kept_on_request(tmp_path):
         assert (train / "model").is_dir() is keep
         assert (train / "adapter" / "weights").is_file() and (train / "manifest.json").is_file()
         assert not (train / "checkpoints").exists()
+    # a prompt-tuned run's model/ is a small PEFT adapter, its only output: it stays
+    train = tmp_path / "prompt" / "train"
+    (train / "model").mkdir(parents=True)
+    (train / "model" / "adapter_config.json").write_text("{}")
+    _prune(train, False)
+    assert (train / "model" / "adapter_config.json").is_file()
     assert ExperimentConfig(pool="p").keep_models is False
 
 
@@ -253,7 +273,7 @@ def test_a_budget_in_the_targets_tokens_counts_what_it_trains_on(experiment, tmp
               "direction": "highest", **none}],
     )  # fmt: skip
     budget = int(0.3 * sum(counts.values()))
-    arms = arms_of(target, pool, tmp_path / "out" / "scores")
+    arms = arms_of(target, pool, tmp_path / "out" / "scores", train_settings(target, 0))
     for arm in ("random", "low", "high"):
         used = sum(counts[i] for i in arms[arm](0))
         assert budget - max(counts.values()) < used <= budget, arm

@@ -46,7 +46,7 @@ from typing import Any
 
 from tamis.base.errors import TamisError
 from tamis.base.files import read_jsonl, write_jsonl
-from tamis.engines.experiment_arms import arms_of
+from tamis.engines.experiment_arms import _arm_selection, arms_of
 from tamis.engines.experiment_results import run_summary, write_results
 
 
@@ -135,9 +135,12 @@ def run_experiment(
             ),  # fmt: skip
             progress,
         )
-    if prepare:
+    job = train_settings(cfg, 0)  # checks the target's options before any training
+    if prepare:  # the arms' options too, so that a typo shows here, not where the arms train
+        for spec in cfg.arms or []:
+            _arm_selection(spec, {"keep": 1})
         return None
-    arms = arms_of(cfg, pool, scores_dir)
+    arms = arms_of(cfg, pool, scores_dir, job)
     runs, done = [], {}
     # Seed by seed, so that an experiment stopped part-way has every arm paired on its first
     # seeds; full last: the longest runs, and the least needed to compare selections with random.
@@ -254,6 +257,7 @@ def _run_arm(cfg, out: Path, arm: str, seed: int, rows: list, test: Path, progre
             "budget, pool or arm option); use a new output folder, or delete that arm's folder"
         )
     elif eval_path.is_file():  # done in an earlier run, on these records
+        _prune(run_dir / "train", cfg.keep_models)  # one evaluated before pruning, or killed
         return run_summary(arm, seed, run_dir)
     job = train_settings(cfg, seed)
     resume = any((run_dir / "train" / "checkpoints").glob("checkpoint-*"))
@@ -276,7 +280,8 @@ def _prune(train_dir: Path, keep_model: bool) -> None:
     fine-tuning of Gemma 3 270M) and, unless ``keep_model``, its model: an experiment of 15 runs
     would otherwise fill tens of GB with files that no result reads."""
     shutil.rmtree(train_dir / "checkpoints", ignore_errors=True)
-    if not keep_model:
+    # a prompt-tuned run's model/ is its only output, and small: a PEFT adapter
+    if not keep_model and not (train_dir / "model" / "adapter_config.json").is_file():
         shutil.rmtree(train_dir / "model", ignore_errors=True)
 
 

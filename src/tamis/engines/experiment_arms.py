@@ -24,17 +24,19 @@ ARM_KEYS = ("by", "method", "direction", "drop_junk_above", "drop_ifd_above", "c
             "max_similarity")  # fmt: skip
 
 
-def arms_of(cfg: ExperimentConfig, pool: list, scores_dir: Path) -> dict:
-    """``{arm: seed -> pool indices}``."""
+def arms_of(cfg: ExperimentConfig, pool: list, scores_dir: Path, job=None) -> dict:
+    """``{arm: seed -> pool indices}``. ``job``: the target's
+    :class:`~tamis.engines.train_job.TrainJob`, whose tokens ``budget_counts: target`` counts."""
     from tamis.data.outputs import read_scores
     from tamis.select.selection import Selection, select
 
     rows, columns = read_scores(scores_dir / "scores.parquet")
     if cfg.budget_counts == "target":
-        from tamis.engines.experiment import train_settings
         from tamis.engines.target_tokens import FILE, train_tokens
 
-        counts = train_tokens(train_settings(cfg, 0), scores_dir.parent / "data" / "pool.jsonl")
+        if job is None:
+            raise ValueError("budget_counts: target needs the target's TrainJob")
+        counts = train_tokens(job, scores_dir.parent / "data" / "pool.jsonl")
         if set(counts) != {r["index"] for r in rows}:
             raise TamisError(f"{scores_dir}: not the scores of the pool {FILE} counts; delete it")
         for r in rows:

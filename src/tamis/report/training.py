@@ -46,7 +46,7 @@ def train_page(path: Path) -> tuple[str, str]:
         ]
     facts += [
         ("saved as", t.get("saved_as", "float32")),
-        ("model folder", m.get("output")),
+        ("model folder", _model_folder(m.get("output"), path / "model")),
         ("time (s)", round(t.get("wall_s") or 0.0, 1)),
         ("settings", json.dumps(cfg, ensure_ascii=False, default=str)),
         ("tamis", m.get("tamis_version", __version__)),
@@ -127,3 +127,11 @@ def _shown(n: int, what: str, source: str) -> str:
     if n > ROWS:
         return f"the first {ROWS:,} of {n:,} {what}; {source} holds every one"
     return f"all {n:,} {what} ({source})"
+
+
+def _model_folder(output: Any, folder: Path) -> Any:
+    """The trained model's folder, or that it is gone (``tamis experiment`` deletes an evaluated
+    run's model unless ``keep_models: true``)."""
+    if isinstance(output, str) and output and not folder.exists():
+        return f"{output} (deleted since; an experiment keeps it only with keep_models: true)"
+    return output
