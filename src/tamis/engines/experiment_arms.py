@@ -12,20 +12,19 @@ import math
 import random
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tamis.base.errors import TamisError
-
-if TYPE_CHECKING:
-    from tamis.engines.experiment import ExperimentConfig
 
 # What an arm in `arms` may set: `name` and these fields of tamis.select.selection.Selection.
 ARM_KEYS = ("by", "method", "direction", "drop_junk_above", "drop_ifd_above", "clusters",
             "max_similarity")  # fmt: skip
 
 
-def arms_of(cfg: ExperimentConfig, pool: list, scores_dir: Path, job=None) -> dict:
-    """``{arm: seed -> pool indices}``. ``job``: the target's
+def arms_of(cfg: Any, pool: list, scores_dir: Path, job=None) -> dict:
+    """``{arm: seed -> pool indices}`` for ``cfg``, an
+    :class:`~tamis.engines.experiment.ExperimentConfig` (not imported: ``experiment`` imports
+    this module). ``job``: the target's
     :class:`~tamis.engines.train_job.TrainJob`, whose tokens ``budget_counts: target`` counts."""
     from tamis.data.outputs import read_scores
     from tamis.select.selection import Selection, select
@@ -85,7 +84,7 @@ def arms_of(cfg: ExperimentConfig, pool: list, scores_dir: Path, job=None) -> di
     return arms
 
 
-def _token_budget(cfg: ExperimentConfig, rows: list, columns: list) -> int | None:
+def _token_budget(cfg: Any, rows: list, columns: list) -> int | None:
     from tamis.select.methods import TOKEN_COLUMNS, record_tokens
 
     if cfg.budget_tokens is None:
