@@ -38,7 +38,8 @@ def _select_args(p: argparse.ArgumentParser) -> None:
         "--by",
         default=None,
         help="score column to rank and threshold on (e.g. ppl, ifd, lp), or 'random' for a "
-        f"seeded random order (--seed). Default: random, the default recipe: {RECIPE}",
+        "seeded random order (--seed). Default: random, the default recipe: "
+        + RECIPE.replace("%", "%%"),  # argparse formats help with %
     )
     p.add_argument(
         "--method",
