@@ -46,7 +46,7 @@ from typing import Any
 
 from tamis.base.errors import TamisError
 from tamis.base.files import read_jsonl, write_jsonl
-from tamis.engines.experiment_arms import _arm_selection, arms_of
+from tamis.engines.experiment_arms import arm_selections, arms_of
 from tamis.engines.experiment_results import run_summary, write_results
 
 
@@ -137,8 +137,7 @@ def run_experiment(
         )
     job = train_settings(cfg, 0)  # checks the target's options before any training
     if prepare:  # the arms' options too, so that a typo shows here, not where the arms train
-        for spec in cfg.arms or []:
-            _arm_selection(spec, {"keep": 1})
+        arm_selections(cfg.arms or [], {"keep": 1})
         return None
     arms = arms_of(cfg, pool, scores_dir, job)
     runs, done = [], {}

@@ -60,15 +60,10 @@ def arms_of(cfg: Any, pool: list, scores_dir: Path, job=None) -> dict:
     else:
         draw = lambda seed: sorted(random.Random(1000 + seed).sample(range(n), budget))  # noqa: E731
     if cfg.arms is not None:
-        names = [a.get("name") if isinstance(a, dict) else None for a in cfg.arms]
-        twice = sorted({x for x in names if x and names.count(x) > 1})
-        if twice:
-            raise TamisError(f"arms: {', '.join(twice)} named twice; give each arm its own name")
         arms["random"] = draw
         vectors: dict[str, Any] = {}
-        for spec in cfg.arms:
-            sel = _arm_selection(spec, keep)
-            arms[spec["name"]] = lambda seed, sel=sel: _picks(
+        for name, sel in arm_selections(cfg.arms, keep).items():
+            arms[name] = lambda seed, sel=sel: _picks(
                 rows, replace(sel, seed=1000 + seed), _vectors(sel, vectors, scores_dir, rows)
             )
         return arms
@@ -97,6 +92,20 @@ def _token_budget(cfg: Any, rows: list, columns: list) -> int | None:
     if not 0 < tokens <= total:
         raise TamisError(f"budget_tokens {b}: gives {tokens} tokens of a pool of {total}")
     return tokens
+
+
+def arm_selections(specs: list, keep: dict[str, Any]) -> dict[str, Any]:
+    """``{name: Selection}`` of the config's ``arms`` under the budget ``keep``; an error names
+    an arm named twice or an option it may not set."""
+    names = [a.get("name") if isinstance(a, dict) else None for a in specs]
+    twice = sorted({x for x in names if x and names.count(x) > 1})
+    if twice:
+        raise TamisError(f"arms: {', '.join(twice)} named twice; give each arm its own name")
+    selections = {}
+    for spec in specs:
+        sel = _arm_selection(spec, keep)  # first: it checks that spec is a named mapping
+        selections[spec["name"]] = sel
+    return selections
 
 
 def _arm_selection(spec: dict[str, Any], keep: dict[str, Any]):
