@@ -33,3 +33,24 @@ def test_output_path_under_a_file_is_a_clear_error(tmp_path):
     blocker.write_text("x")
     with pytest.raises(TamisError, match="cannot write here"), atomic_open(blocker / "out.json"):
         pass
+
+
+def test_process_lock_excludes_a_second_holder_until_released(tmp_path):
+    import fcntl
+
+    from tamis.base.files import process_lock
+
+    lock = tmp_path / "sub" / ".x.lock"  # its folder is made
+
+    def free() -> bool:
+        with lock.open("a") as f:  # a second open file, as another process would hold
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+            return True
+
+    with process_lock(lock):
+        assert not free()
+    assert free()

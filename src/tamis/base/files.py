@@ -1,4 +1,5 @@
-"""File helpers: atomic writes (temporary file, then one rename) and content hashes."""
+"""File helpers: atomic writes (temporary file, then one rename), a lock between processes, and
+content hashes."""
 
 from __future__ import annotations
 
@@ -16,6 +17,27 @@ from tamis.base.errors import TamisError
 # mkstemp creates files readable by the owner only; outputs get the usual umask-based mode.
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+
+@contextlib.contextmanager
+def process_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``path`` (made if missing) until the block ends, so
+    that processes sharing a folder (pytest workers, Ray actors, two users' commands) do one
+    piece of work one at a time. POSIX ``flock``; where there is none (Windows) it locks nothing
+    and callers must stay correct without it."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager

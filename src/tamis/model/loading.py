@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tamis.base.errors import TamisError
-from tamis.base.files import file_sha256, write_json
+from tamis.base.files import file_sha256, process_lock, write_json
 
 DEFAULT_MODEL = "smollm2-135m"
 # auto: float32 on a CPU (it matches the plain computation to 1e-4), bfloat16 on a GPU. On a CPU
@@ -305,10 +305,35 @@ def _load_folder(folder: Path):
 
 
 def _converted_folder(gguf: Path, sha: str) -> Path:
-    """The safetensors copy of a GGUF file, made once (atomically) under the cache."""
+    """The safetensors copy of a GGUF file, made once (atomically) under the cache.
+
+    Processes that share the cache (Ray actors, pytest workers, two commands) convert one at a
+    time under a lock; the folder appears in one rename and, once there, is never replaced, so a
+    process reading it is never disturbed by another finishing later."""
     target = cache_root() / "models" / sha[:24]
-    if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
+    if _complete(target):
         return target
+    with process_lock(target.parent / f".{target.name}.lock"):
+        if _complete(target):  # another process converted it while this one waited
+            return target
+        tmp = _convert(gguf, sha, target.parent)
+        if target.exists():  # damaged by hand: no complete folder is ever replaced
+            shutil.rmtree(target)
+        try:
+            os.replace(tmp, target)
+        except OSError:  # no lock on this system and another process won the race: keep theirs
+            shutil.rmtree(tmp, ignore_errors=True)
+            if not _complete(target):
+                raise
+    return target
+
+
+def _complete(folder: Path) -> bool:
+    return (folder / "config.json").is_file() and any(folder.glob("*.safetensors"))
+
+
+def _convert(gguf: Path, sha: str, parent: Path) -> Path:
+    """Dequantise ``gguf`` into a new temporary folder under ``parent``; returns that folder."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -327,15 +352,20 @@ def _converted_folder(gguf: Path, sha: str) -> Path:
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    (tmp / "tamis-source.json").write_text(json.dumps({"gguf": str(gguf), "sha256": sha}))
-    if target.exists():  # a half-written folder from an interrupted conversion
-        shutil.rmtree(target)
-    os.replace(tmp, target)
-    return target
+    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{sha[:24]}."))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "tamis-source.json").write_text(json.dumps({"gguf": str(gguf), "sha256": sha}))
+    except BaseException as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError):
+            raise TamisError(
+                f"{parent}: cannot write the converted model ({e.strerror or e}); free some "
+                "disk space or point TAMIS_CACHE at another folder"
+            ) from None
+        raise
+    return tmp
 
 
 @contextlib.contextmanager
