@@ -28,7 +28,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 LONGEST_FIRST = (
     "test_ray.py", "test_kill_resume.py", "test_cli.py", "test_train.py", "test_clear.py",
     "test_api.py", "test_scoring.py", "test_experiment.py", "test_lp.py", "test_report.py",
-    "test_junk.py",
+    "test_junk.py", "test_models.py",
 )  # fmt: skip
 
 

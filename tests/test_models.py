@@ -145,24 +145,35 @@ def test_bfloat16_scores_are_close_to_float32_and_cached_apart(lm, tmp_path):
 
 def test_processes_sharing_a_fresh_cache_convert_once_and_all_load(tmp_path):
     """Workers that start together on an empty cache (Ray actors, pytest workers) once raced:
-    the last to finish replaced the folder the first was already reading."""
+    the last to finish replaced the folder the first was already reading. Now exactly one of
+    them converts (each child reports its conversions), and the others load its folder."""
     import os
     import subprocess
     import sys
 
     code = (
-        "from tamis.model.loading import load_model\n"
-        "lm = load_model('smollm2-135m')\n"
-        "print(lm.sha256)\n"
+        "import tamis.model.loading as L\n"
+        "convert = L._convert\n"
+        "def counted(*a):\n"
+        "    print('converted', flush=True)\n"
+        "    return convert(*a)\n"
+        "L._convert = counted\n"
+        "print(L.load_model('smollm2-135m').sha256)\n"
     )
     env = {**os.environ, "TAMIS_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
     procs = [
         subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
         for _ in range(3)
     ]
-    outs = [p.communicate(timeout=600)[0].strip() for p in procs]
+    try:
+        outs = [p.communicate(timeout=600)[0].split() for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
     assert [p.returncode for p in procs] == [0, 0, 0]
-    assert len(set(outs)) == 1 and len(outs[0]) == 64
+    assert sum(out.count("converted") for out in outs) == 1
+    shas = {out[-1] for out in outs}
+    assert len(shas) == 1 and len(shas.pop()) == 64
     models = tmp_path / "cache" / "models"
     folders = [p.name for p in models.iterdir() if p.is_dir()]
     assert len(folders) == 1 and not folders[0].startswith(".")  # no temporary folder left

@@ -4,6 +4,7 @@ content hashes."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -22,18 +23,29 @@ os.umask(_UMASK)
 @contextlib.contextmanager
 def process_lock(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on the file ``path`` (made if missing) until the block ends, so
-    that processes sharing a folder (pytest workers, Ray actors, two users' commands) do one
-    piece of work one at a time. POSIX ``flock``; where there is none (Windows) it locks nothing
-    and callers must stay correct without it."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        yield
-        return
+    that processes sharing a folder (pytest workers, Ray actors) do one piece of work one at a
+    time. POSIX ``flock``; where there is none (Windows) or the file system refuses it (NFS
+    without lockd, Lustre without ``-o flock``) it locks nothing, and callers must stay correct
+    without it (only slower: the work may be done twice)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        f = path.open("a")
+    except OSError as e:
+        raise TamisError(f"{path.parent}: cannot write here ({e.strerror or e})") from None
+    with f:
+        try:
+            import fcntl
+
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        except ImportError:  # pragma: no cover - not POSIX
+            yield
+            return
+        except OSError as e:
+            if e.errno not in (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
+                raise TamisError(f"{path}: cannot lock ({e.strerror or e})") from None
+            yield  # no locks on this file system
+            return
         try:
             yield
         finally:

@@ -307,24 +307,34 @@ def _load_folder(folder: Path):
 def _converted_folder(gguf: Path, sha: str) -> Path:
     """The safetensors copy of a GGUF file, made once (atomically) under the cache.
 
-    Processes that share the cache (Ray actors, pytest workers, two commands) convert one at a
-    time under a lock; the folder appears in one rename and, once there, is never replaced, so a
-    process reading it is never disturbed by another finishing later."""
+    Processes that share the cache (Ray actors, pytest workers) convert one at a time under a
+    file lock; the folder appears in one rename and, once complete, is never replaced, so a
+    process reading it is not disturbed by another finishing later. Where the file system has
+    no locks, processes may convert at once, and the first to finish wins."""
     target = cache_root() / "models" / sha[:24]
     if _complete(target):
         return target
-    with process_lock(target.parent / f".{target.name}.lock"):
-        if _complete(target):  # another process converted it while this one waited
-            return target
-        tmp = _convert(gguf, sha, target.parent)
-        if target.exists():  # damaged by hand: no complete folder is ever replaced
-            shutil.rmtree(target)
-        try:
-            os.replace(tmp, target)
-        except OSError:  # no lock on this system and another process won the race: keep theirs
-            shutil.rmtree(tmp, ignore_errors=True)
-            if not _complete(target):
-                raise
+    try:
+        with process_lock(target.parent / f".{target.name}.lock"):
+            if _complete(target):  # another process converted it while this one waited
+                return target
+            for stale in target.parent.glob(f".{target.name}.*"):  # left by a killed process
+                if stale.is_dir():
+                    shutil.rmtree(stale, ignore_errors=True)
+            tmp = _convert(gguf, sha, target.parent)
+            if target.exists() and not _complete(target):  # damaged by hand
+                shutil.rmtree(target)
+            try:
+                os.replace(tmp, target)
+            except OSError:  # no lock here and another process won the race: keep theirs
+                shutil.rmtree(tmp, ignore_errors=True)
+                if not _complete(target):
+                    raise
+    except OSError as e:
+        raise TamisError(
+            f"{target.parent}: cannot write the converted model ({e.strerror or e}); free some "
+            "disk space or point TAMIS_CACHE at another folder"
+        ) from None
     return target
 
 
@@ -359,10 +369,11 @@ def _convert(gguf: Path, sha: str, parent: Path) -> Path:
         (tmp / "tamis-source.json").write_text(json.dumps({"gguf": str(gguf), "sha256": sha}))
     except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(e, OSError):
+        # safetensors reports a failed write (a full disk) as its own error, not an OSError
+        if isinstance(e, OSError) or type(e).__name__ == "SafetensorError":
             raise TamisError(
-                f"{parent}: cannot write the converted model ({e.strerror or e}); free some "
-                "disk space or point TAMIS_CACHE at another folder"
+                f"{parent}: cannot write the converted model ({e}); free some disk space or "
+                "point TAMIS_CACHE at another folder"
             ) from None
         raise
     return tmp
