@@ -34,22 +34,27 @@ def process_lock(path: Path) -> Iterator[None]:
     except OSError as e:
         raise TamisError(f"{path.parent}: cannot write here ({e.strerror or e})") from None
     with f:
-        try:
-            import fcntl
-
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        except ImportError:  # pragma: no cover - not POSIX
-            yield
-            return
-        except OSError as e:
-            if e.errno not in (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
-                raise TamisError(f"{path}: cannot lock ({e.strerror or e})") from None
-            yield  # no locks on this file system
-            return
+        locked = _flock(f, exclusive=True)
         try:
             yield
         finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+            if locked:
+                _flock(f, exclusive=False)
+
+
+def _flock(f: IO, exclusive: bool) -> bool:
+    """Lock (``exclusive``) or unlock ``f``; False where there are no locks to take."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return False
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_UN)
+    except OSError as e:
+        if e.errno not in (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
+            raise TamisError(f"{f.name}: cannot lock ({e.strerror or e})") from None
+        return False  # no locks on this file system
+    return True
 
 
 @contextlib.contextmanager

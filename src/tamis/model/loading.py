@@ -321,7 +321,7 @@ def _converted_folder(gguf: Path, sha: str) -> Path:
             for stale in target.parent.glob(f".{target.name}.*"):  # left by a killed process
                 if stale.is_dir():
                     shutil.rmtree(stale, ignore_errors=True)
-            tmp = _convert(gguf, sha, target.parent)
+            tmp = _convert(gguf, sha, target)
             if target.exists() and not _complete(target):  # damaged by hand
                 shutil.rmtree(target)
             try:
@@ -330,10 +330,13 @@ def _converted_folder(gguf: Path, sha: str) -> Path:
                 shutil.rmtree(tmp, ignore_errors=True)
                 if not _complete(target):
                     raise
-    except OSError as e:
+    # safetensors reports a failed write (a full disk) as its own error, not an OSError
+    except Exception as e:
+        if not isinstance(e, OSError) and type(e).__name__ != "SafetensorError":
+            raise
         raise TamisError(
-            f"{target.parent}: cannot write the converted model ({e.strerror or e}); free some "
-            "disk space or point TAMIS_CACHE at another folder"
+            f"{target.parent}: cannot write the converted model ({e}); free some disk space or "
+            "point TAMIS_CACHE at another folder"
         ) from None
     return target
 
@@ -342,8 +345,8 @@ def _complete(folder: Path) -> bool:
     return (folder / "config.json").is_file() and any(folder.glob("*.safetensors"))
 
 
-def _convert(gguf: Path, sha: str, parent: Path) -> Path:
-    """Dequantise ``gguf`` into a new temporary folder under ``parent``; returns that folder."""
+def _convert(gguf: Path, sha: str, target: Path) -> Path:
+    """Dequantise ``gguf`` into a new temporary folder beside ``target``; returns that folder."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -362,19 +365,13 @@ def _convert(gguf: Path, sha: str, parent: Path) -> Path:
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{sha[:24]}."))
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         (tmp / "tamis-source.json").write_text(json.dumps({"gguf": str(gguf), "sha256": sha}))
-    except BaseException as e:
+    except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        # safetensors reports a failed write (a full disk) as its own error, not an OSError
-        if isinstance(e, OSError) or type(e).__name__ == "SafetensorError":
-            raise TamisError(
-                f"{parent}: cannot write the converted model ({e}); free some disk space or "
-                "point TAMIS_CACHE at another folder"
-            ) from None
         raise
     return tmp
 
